@@ -1,0 +1,1 @@
+"""httpx_resilient: resilience layers for httpx.AsyncClient."""

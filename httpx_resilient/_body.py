@@ -1,0 +1,121 @@
+"""Bounded body buffering and chunked replay, shared by retry, dedup and cache.
+
+Layers see bodies as received (still content-encoded). A buffer is filled
+incrementally up to a bound and replayed in 64 KiB chunks, so a caller that streams
+still decodes incrementally and the library never inflates a compression bomb. A body
+over the bound is handed on as a stream: the chunks read so far, then the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+
+__all__ = ["CHUNK_SIZE", "PrefixedStream", "ReplayStream", "read_bounded", "replay_response"]
+
+CHUNK_SIZE = 64 * 1024
+
+
+class ReplayStream(httpx.AsyncByteStream):
+    """Replays buffered bytes in ``CHUNK_SIZE`` chunks; can be iterated any number of times."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        data = self.data
+        if len(data) <= CHUNK_SIZE:
+            if data:
+                yield data
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), CHUNK_SIZE):
+            yield bytes(view[start : start + CHUNK_SIZE])
+
+    async def aclose(self) -> None:
+        return None
+
+
+class PrefixedStream(httpx.AsyncByteStream):
+    """Yields chunks already read, then the rest of the original stream."""
+
+    __slots__ = ("_head", "_original", "_rest")
+
+    def __init__(
+        self,
+        head: list[bytes],
+        rest: AsyncIterator[bytes],
+        original: httpx.AsyncByteStream,
+    ) -> None:
+        self._head = head
+        self._rest = rest
+        self._original = original
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        head, self._head = self._head, []
+        for chunk in head:
+            yield chunk
+        async for chunk in self._rest:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._original.aclose()
+
+
+def _async_stream(response: httpx.Response) -> httpx.AsyncByteStream:
+    stream = response.stream
+    if not isinstance(stream, httpx.AsyncByteStream):
+        raise TypeError("an async transport returned a response with a sync-only stream")
+    return stream
+
+
+async def read_bounded(response: httpx.Response, limit: int) -> bytes | None:
+    """Read ``response``'s raw body if it is at most ``limit`` bytes.
+
+    On success the stream is closed and replaced by a ``ReplayStream`` of the bytes,
+    which are returned. If the body is larger (by ``Content-Length`` or as read), the
+    stream is replaced by a ``PrefixedStream`` that loses nothing, and ``None`` is
+    returned. Errors while reading propagate; the caller closes the response.
+    """
+    stream = _async_stream(response)
+    if isinstance(stream, ReplayStream):
+        return stream.data if len(stream.data) <= limit else None
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    iterator = stream.__aiter__()
+    async for chunk in iterator:
+        if not chunk:
+            continue
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            response.stream = PrefixedStream(chunks, iterator, stream)
+            return None
+    await stream.aclose()
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    response.stream = ReplayStream(data)
+    return data
+
+
+def replay_response(
+    status_code: int,
+    headers: httpx.Headers | list[tuple[bytes, bytes]],
+    data: bytes,
+    *,
+    request: httpx.Request | None = None,
+    extensions: dict[str, object] | None = None,
+) -> httpx.Response:
+    """Build an independent response whose body replays ``data`` in chunks."""
+    return httpx.Response(
+        status_code,
+        headers=headers,
+        stream=ReplayStream(data),
+        request=request,
+        extensions=extensions if extensions is not None else {},
+    )

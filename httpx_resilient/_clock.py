@@ -1,0 +1,45 @@
+"""The one way any layer reads or waits on time.
+
+Every layer takes a ``Clock``; the default ``SystemClock`` uses anyio's monotonic clock,
+so it follows trio's ``MockClock`` too. Tests pass ``httpx_resilient.testing.FakeClock``.
+No other module of the package touches ``time``, ``asyncio.sleep`` or ``anyio.sleep``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import anyio
+
+__all__ = ["Clock", "SystemClock", "SYSTEM_CLOCK"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Monotonic time in seconds, and a way to wait on it."""
+
+    def now(self) -> float:
+        """Return the current monotonic time in seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (returns at once for ``seconds <= 0``, after a checkpoint)."""
+        ...
+
+
+class SystemClock:
+    """The event loop's monotonic clock (``anyio.current_time`` / ``anyio.sleep``)."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return anyio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+SYSTEM_CLOCK = SystemClock()

@@ -1,0 +1,135 @@
+"""The error tree, and ``classify`` to map any outcome onto an ``ErrorType``.
+
+::
+
+    httpx.TransportError
+    └── ResilienceError                 every refusal of ours; ``retry_after`` advises when
+        ├── RateLimitExceeded           the token wait would exceed ``max_wait``
+        ├── CircuitOpenError            the breaker for this host is open (or probes are busy)
+        ├── QueueFullError              ``max_queue_size`` requests are already waiting
+        ├── QueueTimeoutError           waited longer than ``queue_timeout`` for a slot
+        ├── ClientClosedError           the transport was closed
+        └── TimeoutBudgetExceeded       ``timeout_budget`` ran out while waiting (also an
+                                        ``httpx.TimeoutException``)
+    ValueError
+    └── ConfigError                     a bad configuration value; ``field`` names it
+
+Subclassing ``httpx.TransportError`` keeps ``except httpx.HTTPError`` code working.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import httpx
+
+__all__ = [
+    "CircuitOpenError",
+    "ClientClosedError",
+    "ConfigError",
+    "ErrorType",
+    "QueueFullError",
+    "QueueTimeoutError",
+    "RateLimitExceeded",
+    "ResilienceError",
+    "TimeoutBudgetExceeded",
+    "classify",
+]
+
+
+class ResilienceError(httpx.TransportError):
+    """Base of every refusal raised by a layer of this library.
+
+    Attributes:
+        retry_after: seconds after which trying again may succeed, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.retry_after = retry_after
+
+
+class RateLimitExceeded(ResilienceError):
+    """The wait for a rate-limit token would exceed ``max_wait``.
+
+    ``retry_after`` is the wait that would have been needed, in seconds.
+    """
+
+
+class CircuitOpenError(ResilienceError):
+    """The circuit breaker refuses the call; ``retry_after`` is the time to the next probe."""
+
+
+class QueueFullError(ResilienceError):
+    """``max_queue_size`` requests are already waiting for a concurrency slot."""
+
+
+class QueueTimeoutError(ResilienceError):
+    """A request waited longer than ``queue_timeout`` for a concurrency slot."""
+
+
+class ClientClosedError(ResilienceError):
+    """The transport was closed before or while the request waited."""
+
+
+class TimeoutBudgetExceeded(ResilienceError, httpx.TimeoutException):
+    """The logical request's ``timeout_budget`` ended while waiting, with no response in hand."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid.
+
+    Attributes:
+        field: the name of the bad field (or environment variable).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ErrorType(enum.Enum):
+    """Coarse outcome classes used by metrics, logs and ``classify``."""
+
+    NETWORK = "network"
+    TIMEOUT = "timeout"
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    CLIENT = "client"
+    CIRCUIT_OPEN = "circuit_open"
+
+
+def classify(outcome: httpx.Response | BaseException) -> ErrorType | None:
+    """Map a response or an exception onto an ``ErrorType``.
+
+    Returns ``None`` for a response below 400 and for exceptions that are not errors
+    of the HTTP exchange (a bug in caller code, say).
+    """
+    if isinstance(outcome, httpx.Response):
+        status = outcome.status_code
+        if status == 429:
+            return ErrorType.RATE_LIMIT
+        if status >= 500:
+            return ErrorType.SERVER
+        if status >= 400:
+            return ErrorType.CLIENT
+        return None
+    if isinstance(outcome, CircuitOpenError):
+        return ErrorType.CIRCUIT_OPEN
+    if isinstance(outcome, RateLimitExceeded):
+        return ErrorType.RATE_LIMIT
+    if isinstance(outcome, (httpx.TimeoutException, QueueTimeoutError)):
+        return ErrorType.TIMEOUT
+    if isinstance(outcome, ResilienceError):
+        return ErrorType.CLIENT
+    if isinstance(outcome, (httpx.TransportError, OSError)):
+        return ErrorType.NETWORK
+    if isinstance(outcome, TimeoutError):
+        return ErrorType.TIMEOUT
+    return None
