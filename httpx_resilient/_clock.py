@@ -7,11 +7,12 @@ No other module of the package touches ``time``, ``asyncio.sleep`` or ``anyio.sl
 
 from __future__ import annotations
 
+import time
 from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ["Clock", "SystemClock", "SYSTEM_CLOCK"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "wall_time"]
 
 
 @runtime_checkable
@@ -43,3 +44,15 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def wall_time(clock: Clock) -> float:
+    """Wall-clock time (Unix epoch seconds) for parsing HTTP dates and epoch resets.
+
+    Uses the clock's ``wall()`` when it has one (``FakeClock`` does), else the system's.
+    Only this module reads the system's time.
+    """
+    wall = getattr(clock, "wall", None)
+    if wall is not None:
+        return float(wall())
+    return time.time()

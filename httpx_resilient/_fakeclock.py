@@ -22,12 +22,16 @@ class FakeClock:
     Args:
         start: the initial time, in seconds.
         autojump: jump time forward when every sleeper is waiting.
+        wall_start: the Unix time that ``wall()`` reports at ``start`` (for HTTP dates).
     """
 
     _IDLE_PASSES = 8
 
-    def __init__(self, start: float = 0.0, *, autojump: bool = False) -> None:
+    def __init__(
+        self, start: float = 0.0, *, autojump: bool = False, wall_start: float = 1_700_000_000.0
+    ) -> None:
         self._now = float(start)
+        self._wall_offset = wall_start - self._now
         self.autojump = autojump
         self._sleepers: list[tuple[float, int, anyio.Event]] = []
         self._seq = itertools.count()
@@ -36,6 +40,10 @@ class FakeClock:
     def now(self) -> float:
         """Return the virtual time."""
         return self._now
+
+    def wall(self) -> float:
+        """Return the virtual wall-clock time (Unix seconds); moves with ``now()``."""
+        return self._now + self._wall_offset
 
     @property
     def sleepers(self) -> int:
