@@ -39,6 +39,10 @@ class Layer(httpx.AsyncBaseTransport):
         """The clock this layer reads and waits on."""
         return self._clock
 
+    def statistics(self) -> object:
+        """A frozen snapshot of this layer's live state (each layer returns its own type)."""
+        raise NotImplementedError
+
     async def __aenter__(self) -> Layer:
         await self._inner.__aenter__()
         return self

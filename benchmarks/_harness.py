@@ -1,0 +1,43 @@
+"""A tiny benchmark harness: interleaved rounds, medians, overhead over a baseline.
+
+Each round runs every variant once, in turn, so machine noise hits all of them alike;
+the figure reported is the median over rounds of microseconds per request, and the
+overhead is that median minus the baseline's median from the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+Variant = Callable[[int], Awaitable[float]]  # runs n requests, returns seconds taken
+
+
+async def measure(variants: dict[str, Variant], *, n: int, rounds: int) -> dict[str, float]:
+    """Return the median microseconds per request of each variant."""
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for name, run in variants.items():  # warm-up
+        await run(max(50, n // 10))
+    for _ in range(rounds):
+        for name, run in variants.items():
+            samples[name].append(await run(n) / n * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def timer() -> float:
+    return time.perf_counter()
+
+
+def report(title: str, medians: dict[str, float], baseline: str) -> str:
+    base = medians[baseline]
+    lines = [title, f"{'variant':<34}{'us/request':>12}{'overhead us':>13}{'ratio':>8}"]
+    for name, value in medians.items():
+        lines.append(f"{name:<34}{value:>12.2f}{value - base:>13.2f}{value / base:>8.2f}")
+    return "\n".join(lines)
+
+
+def run(main: Callable[[], Awaitable[None]], backend: str) -> None:
+    anyio.run(main, backend=backend)

@@ -1,0 +1,16 @@
+"""HTTP cache layer (RFC 9111): ``CacheTransport`` and its storages.
+
+- ``CacheTransport(inner, config, *, clock=None)``: the transport.
+- ``CacheStorage``: the async protocol a storage implements; ``CacheEntry`` its record.
+- ``MemoryStorage``: in-process LRU bounded by entries and bytes (the default).
+- ``SQLiteStorage(path)``: a SQLite file, safe for several processes.
+"""
+
+from __future__ import annotations
+
+from ._memory import MemoryStorage
+from ._sqlite import SQLiteStorage
+from ._storage import CacheEntry, CacheStorage
+from ._transport import CacheTransport
+
+__all__ = ["CacheEntry", "CacheStorage", "CacheTransport", "MemoryStorage", "SQLiteStorage"]

@@ -1,0 +1,311 @@
+"""``RateLimitedAPIClient``: an ``httpx.AsyncClient`` with the resilience stack built in.
+
+It builds a ``ResilientTransport`` from config objects, adds ``priority=`` to every
+request method (stored in ``request.extensions["priority"]``), and reports metrics and
+health. Everything else is plain ``httpx.AsyncClient``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from ._clock import SYSTEM_CLOCK, Clock, wall_time
+from ._config import (
+    CacheConfig,
+    CircuitBreakerConfig,
+    DedupConfig,
+    QueueConfig,
+    RateLimitConfig,
+    RetryConfig,
+)
+from ._env import EnvironmentConfig, TimeoutConfig
+from ._errors import ClientClosedError, ConfigError
+from ._stack import ResilientTransport
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from httpx._client import UseClientDefault
+    from httpx._types import (
+        AuthTypes,
+        CookieTypes,
+        HeaderTypes,
+        QueryParamTypes,
+        RequestContent,
+        RequestData,
+        RequestExtensions,
+        RequestFiles,
+        TimeoutTypes,
+    )
+    from typing_extensions import Unpack
+
+    from ._health import HealthStatus
+    from ._metrics import ClientMetrics
+
+    class _Options(TypedDict, total=False):
+        params: QueryParamTypes | None
+        headers: HeaderTypes | None
+        cookies: CookieTypes | None
+        auth: AuthTypes | UseClientDefault | None
+        follow_redirects: bool | UseClientDefault
+        timeout: TimeoutTypes | UseClientDefault
+        extensions: RequestExtensions | None
+
+    class _BodyOptions(_Options, total=False):
+        content: RequestContent | None
+        data: RequestData | None
+        files: RequestFiles | None
+        json: Any
+
+
+__all__ = ["RateLimitedAPIClient"]
+
+# httpx.AsyncClient arguments that configure the default network transport.
+_TRANSPORT_ARGS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+
+
+class RateLimitedAPIClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` whose requests pass through a ``ResilientTransport``.
+
+    Args:
+        base_url: prefix for relative request URLs.
+        rate_limit: a ``RateLimitConfig`` or a list of them; ``None``: no limiter.
+        circuit_breaker: a ``CircuitBreakerConfig``; ``None``: no breaker.
+        retry_config: a ``RetryConfig``; ``None``: no retries.
+        cache: a ``CacheConfig`` (``True`` for defaults); ``None``: no cache.
+        dedup: a ``DedupConfig`` (``True`` for defaults); ``None``: no de-duplication.
+        queue: a ``QueueConfig``; ``None``: no concurrency bound.
+        clock: one clock for every layer (tests pass ``testing.FakeClock``).
+        **httpx_kwargs: anything ``httpx.AsyncClient`` takes. ``transport=`` becomes the
+            stack's inner transport (a ready ``ResilientTransport`` is used as is, when no
+            layer config is given). ``verify``, ``cert``, ``http1``, ``http2``, ``limits``
+            and ``proxy`` configure the default inner ``httpx.AsyncHTTPTransport``, so
+            every request goes through the stack; environment proxy variables are not
+            read. ``timeout=`` also takes a ``TimeoutConfig``, whose ``total`` becomes
+            each request's ``timeout_budget``.
+
+    Metrics are always kept: ``get_metrics()``, ``assess_health()``, ``health_check()``.
+    """
+
+    def __init__(
+        self,
+        base_url: httpx.URL | str = "",
+        *,
+        rate_limit: RateLimitConfig | Sequence[RateLimitConfig] | None = None,
+        circuit_breaker: CircuitBreakerConfig | None = None,
+        retry_config: RetryConfig | None = None,
+        cache: CacheConfig | bool | None = None,
+        dedup: DedupConfig | bool | None = None,
+        queue: QueueConfig | None = None,
+        clock: Clock | None = None,
+        **httpx_kwargs: Any,
+    ) -> None:
+        inner = httpx_kwargs.pop("transport", None)
+        proxy = httpx_kwargs.pop("proxy", None)
+        self._budget: float | None = None
+        timeout = httpx_kwargs.get("timeout")
+        if isinstance(timeout, TimeoutConfig):
+            httpx_kwargs["timeout"] = timeout.to_httpx()
+            self._budget = timeout.total
+        layers = (rate_limit, circuit_breaker, retry_config, cache, dedup, queue)
+        if isinstance(inner, ResilientTransport):
+            if any(layer is not None for layer in layers) or clock is not None:
+                raise ConfigError(
+                    "RateLimitedAPIClient.transport",
+                    "a ResilientTransport is used as is: pass layer configs to it, not here",
+                )
+            stack = inner
+        else:
+            if inner is None:
+                net = {k: httpx_kwargs[k] for k in _TRANSPORT_ARGS if k in httpx_kwargs}
+                inner = httpx.AsyncHTTPTransport(proxy=proxy, **net)
+            elif proxy is not None:
+                raise ConfigError(
+                    "RateLimitedAPIClient.proxy", "configure the proxy on your own transport="
+                )
+            stack = ResilientTransport(
+                rate_limit=rate_limit,
+                circuit_breaker=circuit_breaker,
+                retry=retry_config,
+                cache=cache,
+                dedup=dedup,
+                queue=queue,
+                inner=inner,
+                clock=clock,
+            )
+        self._stack = stack
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        self._active = 0
+        self._closing = False
+        self._drained: anyio.Event | None = None
+        super().__init__(base_url=base_url, transport=stack, **httpx_kwargs)
+
+    @classmethod
+    def from_environment(
+        cls,
+        base_url: httpx.URL | str = "",
+        *,
+        prefix: str = "API_",
+        environ: Mapping[str, str] | None = None,
+        **httpx_kwargs: Any,
+    ) -> RateLimitedAPIClient:
+        """A client configured by ``EnvironmentConfig.from_environment(prefix, environ)``.
+
+        Explicit ``httpx_kwargs`` (``timeout=`` included) win over the environment.
+
+        Raises:
+            ConfigError: a variable does not parse; ``field`` names it.
+        """
+        env = EnvironmentConfig.from_environment(prefix, os.environ if environ is None else environ)
+        return cls(base_url, **{**env.client_kwargs(), **httpx_kwargs})
+
+    @property
+    def resilient_transport(self) -> ResilientTransport:
+        """The stack every request passes through (for ``statistics()``, ``get_layer()``)."""
+        return self._stack
+
+    def get_metrics(self) -> ClientMetrics:
+        """A ``ClientMetrics`` snapshot."""
+        return self._stack.get_metrics()
+
+    def assess_health(self) -> HealthStatus:
+        """A ``HealthStatus`` judged against the alert thresholds."""
+        return self._stack.assess_health()
+
+    async def health_check(self) -> dict[str, Any]:
+        """Health as plain data for a health endpoint (JSON-serialisable).
+
+        Returns:
+            ``{"status": "healthy" | "degraded" | "unhealthy", "reasons": [...],
+            "metrics": {...}, "timestamp": "<ISO-8601 UTC>"}``.
+        """
+        health = self.assess_health()
+        stamp = datetime.fromtimestamp(wall_time(self._clock), tz=timezone.utc)
+        return {
+            "status": health.status.value,
+            "reasons": list(health.reasons),
+            "metrics": self.get_metrics().as_dict(),
+            "timestamp": stamp.isoformat(),
+        }
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault | None = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        if self._closing or self.is_closed:
+            raise ClientClosedError("the client is closed", request=request)
+        self._active += 1
+        try:
+            return await super().send(
+                request, stream=stream, auth=auth, follow_redirects=follow_redirects
+            )
+        finally:
+            self._active -= 1
+            if self._active == 0 and self._drained is not None:
+                self._drained.set()
+
+    async def aclose(self, *, grace: float | None = None) -> None:
+        """Close the client: queued waiters fail with ``ClientClosedError``.
+
+        Args:
+            grace: first refuse new requests and wait up to this many seconds (on the
+                client's clock) for requests in flight to finish. ``None`` (default)
+                closes at once; requests still in flight may end in an httpx error.
+        """
+        self._closing = True
+        if grace is not None and self._active and not self.is_closed:
+            self._drained = drained = anyio.Event()
+            async with anyio.create_task_group() as tg:
+
+                async def give_up() -> None:
+                    await self._clock.sleep(grace)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(give_up)
+                await drained.wait()
+                tg.cancel_scope.cancel()
+        await super().aclose()
+
+    def _with(self, kwargs: dict[str, Any], priority: int | None) -> dict[str, Any]:
+        """Merge ``priority`` (and the default ``timeout_budget``) into the extensions."""
+        if priority is None and self._budget is None:
+            return kwargs
+        extensions = dict(kwargs.get("extensions") or {})
+        if priority is not None:
+            if isinstance(priority, bool) or not isinstance(priority, int):
+                raise ConfigError("priority", f"must be an int, got {type(priority).__name__}")
+            extensions["priority"] = priority
+        if self._budget is not None:
+            extensions.setdefault("timeout_budget", self._budget)
+        kwargs["extensions"] = extensions
+        return kwargs
+
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        priority: int | None = None,
+        **kwargs: Unpack[_BodyOptions],
+    ) -> httpx.Response:
+        """Send a request; ``priority`` (higher first) orders it in the queue."""
+        return await super().request(method, url, **self._with(dict(kwargs), priority))
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        priority: int | None = None,
+        **kwargs: Unpack[_BodyOptions],
+    ) -> AsyncIterator[httpx.Response]:
+        """Stream a response; ``priority`` as for ``request()``."""
+        async with super().stream(method, url, **self._with(dict(kwargs), priority)) as r:
+            yield r
+
+    async def get(
+        self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_Options]
+    ) -> httpx.Response:
+        return await self.request("GET", url, priority=priority, **kwargs)
+
+    async def head(
+        self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_Options]
+    ) -> httpx.Response:
+        return await self.request("HEAD", url, priority=priority, **kwargs)
+
+    async def options(
+        self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_Options]
+    ) -> httpx.Response:
+        return await self.request("OPTIONS", url, priority=priority, **kwargs)
+
+    async def delete(
+        self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_Options]
+    ) -> httpx.Response:
+        return await self.request("DELETE", url, priority=priority, **kwargs)
+
+    async def post(
+        self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_BodyOptions]
+    ) -> httpx.Response:
+        return await self.request("POST", url, priority=priority, **kwargs)
+
+    async def put(
+        self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_BodyOptions]
+    ) -> httpx.Response:
+        return await self.request("PUT", url, priority=priority, **kwargs)
+
+    async def patch(
+        self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_BodyOptions]
+    ) -> httpx.Response:
+        return await self.request("PATCH", url, priority=priority, **kwargs)

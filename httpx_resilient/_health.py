@@ -1,0 +1,143 @@
+"""Health: judge a ``ClientMetrics`` snapshot against ``AlertThresholds``.
+
+Pure functions of a snapshot, no I/O. Rules, each giving one reason ``"<check>: ..."``:
+
+- ``circuit_open``: open breakers. ``max_breaker_opens`` of them (default 1, so any)
+  make the client UNHEALTHY; fewer make it DEGRADED.
+- ``circuit_half_open``: a breaker is probing: DEGRADED.
+- ``success_rate`` below ``min_success_rate``, ``error_rate`` above ``max_error_rate``
+  (both judged once a request has completed), ``p95_response_time`` above
+  ``max_p95_response_time``, ``queue_size`` above ``max_queue_size``: DEGRADED.
+
+``AlertTracker`` remembers which checks are crossed, so an alert fires once per
+crossing (and once when it clears), never once per request.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._config import AlertThresholds
+from ._snapshots import CircuitState
+
+if TYPE_CHECKING:
+    from ._metrics import ClientMetrics
+
+__all__ = ["DEFAULT_THRESHOLDS", "AlertTracker", "HealthState", "HealthStatus", "assess_health"]
+
+DEFAULT_THRESHOLDS = AlertThresholds()
+_SEVERITY = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+_HOSTS_SHOWN = 5
+
+
+class HealthState(enum.Enum):
+    """Overall health of a client."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthStatus:
+    """The verdict of ``assess_health``.
+
+    Attributes:
+        status: HEALTHY, DEGRADED or UNHEALTHY.
+        reasons: one ``"<check>: <detail>"`` line per crossed threshold.
+        success_rate: percent of completed requests that succeeded.
+        circuit_state: the worst state among the breakers (CLOSED when there are none).
+        queue_size: requests waiting for a slot.
+        response_time: p95 response time in seconds (the figure judged).
+    """
+
+    status: HealthState
+    reasons: tuple[str, ...] = ()
+    success_rate: float = 100.0
+    circuit_state: CircuitState = CircuitState.CLOSED
+    queue_size: int = 0
+    response_time: float = 0.0
+
+    @property
+    def checks(self) -> frozenset[str]:
+        """Names of the crossed checks (the part of each reason before the colon)."""
+        return frozenset(reason.partition(":")[0] for reason in self.reasons)
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (enum members as their values)."""
+        return {
+            "status": self.status.value,
+            "reasons": list(self.reasons),
+            "success_rate": self.success_rate,
+            "circuit_state": self.circuit_state.value,
+            "queue_size": self.queue_size,
+            "response_time": self.response_time,
+        }
+
+
+def _hosts(hosts: list[str]) -> str:
+    shown = ", ".join(sorted(hosts)[:_HOSTS_SHOWN])
+    extra = len(hosts) - _HOSTS_SHOWN
+    return f"{shown} and {extra} more" if extra > 0 else shown
+
+
+def assess_health(
+    metrics: ClientMetrics, thresholds: AlertThresholds | None = None
+) -> HealthStatus:
+    """Judge ``metrics`` against ``thresholds`` (``AlertThresholds()`` by default)."""
+    t = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
+    reasons: list[str] = []
+    unhealthy = False
+    states = metrics.circuit_states
+    open_hosts = [h for h, s in states.items() if s is CircuitState.OPEN]
+    half_open = [h for h, s in states.items() if s is CircuitState.HALF_OPEN]
+    if open_hosts:
+        unhealthy = len(open_hosts) >= t.max_breaker_opens
+        reasons.append(f"circuit_open: {len(open_hosts)} open ({_hosts(open_hosts)})")
+    if half_open:
+        reasons.append(f"circuit_half_open: {len(half_open)} probing ({_hosts(half_open)})")
+    completed = metrics.successful_requests + metrics.failed_requests + metrics.rejected_requests
+    if completed:
+        if metrics.success_rate < t.min_success_rate:
+            reasons.append(f"success_rate: {metrics.success_rate:.1f}% < {t.min_success_rate:g}%")
+        if metrics.error_rate > t.max_error_rate:
+            reasons.append(f"error_rate: {metrics.error_rate:.1f}% > {t.max_error_rate:g}%")
+    if metrics.p95_response_time > t.max_p95_response_time:
+        reasons.append(
+            f"p95_response_time: {metrics.p95_response_time:.3f} s > {t.max_p95_response_time:g} s"
+        )
+    if metrics.queue_size > t.max_queue_size:
+        reasons.append(f"queue_size: {metrics.queue_size} > {t.max_queue_size}")
+    worst = max(states.values(), key=_SEVERITY.__getitem__, default=CircuitState.CLOSED)
+    if unhealthy:
+        status = HealthState.UNHEALTHY
+    elif reasons:
+        status = HealthState.DEGRADED
+    else:
+        status = HealthState.HEALTHY
+    return HealthStatus(
+        status=status,
+        reasons=tuple(reasons),
+        success_rate=metrics.success_rate,
+        circuit_state=worst,
+        queue_size=metrics.queue_size,
+        response_time=metrics.p95_response_time,
+    )
+
+
+class AlertTracker:
+    """Which checks are crossed now, so callers alert on changes only."""
+
+    __slots__ = ("crossed",)
+
+    def __init__(self) -> None:
+        self.crossed: frozenset[str] = frozenset()
+
+    def update(self, status: HealthStatus) -> tuple[frozenset[str], frozenset[str]]:
+        """Record ``status``; return the checks newly crossed and newly cleared."""
+        now = status.checks
+        crossed, cleared = now - self.crossed, self.crossed - now
+        self.crossed = now
+        return crossed, cleared

@@ -1,0 +1,272 @@
+"""``PriorityQueueTransport``: the bulkhead. Bounded concurrency, priority order, load shedding.
+
+At most ``max_concurrency`` requests are below this layer at once. A request holds its
+slot from admission until its response body is closed or read to the end (not merely
+until headers arrive), because until then the connection under it is still busy; a
+response whose body was already read when it came back frees the slot at once. Callers
+of ``client.get()`` and friends never notice; a caller of ``client.stream()`` holds a
+slot until the ``async with`` block ends. ``response.extensions["queue_wait"]`` holds
+the seconds the request waited for its slot.
+
+Waiters are served by ``extensions["priority"]`` (int, higher first, default 0), then
+arrival; see ``_waitqueue`` for the heap and aging. A free slot with nobody waiting is
+taken without any allocation or await. Only a request that actually queues creates an
+event (or, when it has a time limit, a cancel scope around a clock sleep, so virtual
+clocks can time it out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+import anyio
+import httpx
+
+from ._clock import Clock
+from ._config import QueueConfig
+from ._deadline import deadline_of
+from ._errors import (
+    ClientClosedError,
+    ConfigError,
+    QueueFullError,
+    QueueTimeoutError,
+    TimeoutBudgetExceeded,
+)
+from ._layer import Layer
+from ._snapshots import QueueStatistics
+from ._waitqueue import Waiter, WaiterState, WaitQueue
+
+__all__ = ["PriorityQueueTransport"]
+
+_GRANTED = WaiterState.GRANTED
+_FAILED = WaiterState.FAILED
+
+
+def _priority(request: httpx.Request) -> int:
+    value = request.extensions.get("priority", 0)
+    if type(value) is int:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    raise ConfigError("extensions.priority", f"must be an int, got {type(value).__name__}")
+
+
+class _SlotWaiter(Waiter):
+    """A queued request: woken by an event, or by cancelling its timed sleep."""
+
+    __slots__ = ("event", "scope")
+
+    def __init__(self, priority: int) -> None:
+        super().__init__(priority)
+        self.event: anyio.Event | None = None
+        self.scope: anyio.CancelScope | None = None
+
+    def wake(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+        elif self.event is not None:
+            self.event.set()
+
+
+class _SlotStream(httpx.AsyncByteStream):
+    """Passes the body through and frees the slot once: at its end or on ``aclose()``."""
+
+    __slots__ = ("_owner", "_stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream, owner: PriorityQueueTransport) -> None:
+        self._stream = stream
+        self._owner: PriorityQueueTransport | None = owner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+        self._done()
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        owner = self._owner
+        if owner is not None:
+            self._owner = None
+            owner._release()
+
+
+class PriorityQueueTransport(Layer):
+    """Bounded concurrency with a priority-ordered, bounded wait queue.
+
+    Args:
+        inner: the transport requests are passed to.
+        config: limits, queue size, queue timeout and aging.
+        clock: the time source for queue timeouts and ``timeout_budget``.
+
+    Raises (from ``handle_async_request``):
+        QueueFullError: ``max_queue_size`` requests already wait.
+        QueueTimeoutError: no slot within ``queue_timeout``.
+        TimeoutBudgetExceeded: the request's ``timeout_budget`` ended while it waited.
+        ClientClosedError: the transport was closed before or while the request waited.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        config: QueueConfig,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(inner, clock=clock)
+        if not isinstance(config, QueueConfig):
+            raise ConfigError("PriorityQueueTransport.config", "must be a QueueConfig")
+        self._config = config
+        self._slots: WaitQueue[_SlotWaiter] = WaitQueue(
+            config.max_concurrency, config.max_queue_size, config.aging_seconds
+        )
+        self._closed = False
+        self._calls = 0  # requests inside inner.handle_async_request
+        self._drained: anyio.Event | None = None
+        self._rejected_full = 0
+        self._timed_out = 0
+
+    @property
+    def config(self) -> QueueConfig:
+        """The configuration this layer enforces."""
+        return self._config
+
+    def statistics(self) -> QueueStatistics:
+        """Slots held, requests waiting, and refusals so far."""
+        slots = self._slots
+        return QueueStatistics(
+            active=slots.active,
+            waiting=slots.waiting,
+            max_concurrency=slots.max_concurrency,
+            rejected_full=self._rejected_full,
+            timed_out=self._timed_out,
+            closed=self._closed,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise ClientClosedError("the transport is closed", request=request)
+        priority = _priority(request)
+        waited = 0.0
+        if not self._slots.try_acquire():
+            waited = await self._wait(request, priority)
+        self._calls += 1
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException:
+            self._release()
+            raise
+        finally:
+            self._calls -= 1
+            if self._drained is not None and not self._calls:
+                self._drained.set()
+        response.extensions["queue_wait"] = waited
+        stream = response.stream
+        if response.is_closed or not isinstance(stream, httpx.AsyncByteStream):
+            self._release()
+        else:
+            response.stream = _SlotStream(stream, self)
+        return response
+
+    def _release(self) -> None:
+        waiter = self._slots.release()
+        if waiter is not None:
+            waiter.wake()
+
+    async def _wait(self, request: httpx.Request, priority: int) -> float:
+        """Queue until a slot is handed over; return the seconds waited."""
+        slots = self._slots
+        if not slots.has_room():
+            self._rejected_full += 1
+            raise QueueFullError(
+                f"{slots.waiting} requests already wait for a slot "
+                f"(max_queue_size={slots.max_queue_size})",
+                request=request,
+            )
+        clock = self._clock
+        now = clock.now()
+        deadline = deadline_of(request, clock)
+        timeout = self._config.queue_timeout
+        until = None if timeout is None else now + timeout
+        by_budget = deadline is not None and (until is None or deadline <= until)
+        if by_budget:
+            assert deadline is not None
+            if deadline <= now:
+                raise TimeoutBudgetExceeded(
+                    "timeout_budget ran out before a queue slot was free", request=request
+                )
+            until = deadline
+        waiter = _SlotWaiter(priority)
+        slots.push(waiter, now)
+        woke = False
+        try:
+            if until is None:
+                waiter.event = event = anyio.Event()
+                await event.wait()
+            else:
+                waiter.scope = scope = anyio.CancelScope()
+                with scope:
+                    await clock.sleep(until - now)
+            woke = True
+        finally:
+            if not woke:  # cancelled (or failed) while queued: leave nothing behind
+                if waiter.state is _GRANTED:
+                    self._release()  # the slot landed on us as we were cancelled: pass it on
+                else:
+                    slots.abandon(waiter)
+        state = waiter.state
+        if state is _GRANTED:
+            if self._closed:
+                self._release()
+                raise ClientClosedError(
+                    "the transport was closed before the request could start", request=request
+                )
+            return clock.now() - now
+        if state is _FAILED:
+            raise ClientClosedError(
+                "the transport was closed while the request waited for a slot", request=request
+            )
+        slots.abandon(waiter)  # still waiting: the timer ran out
+        if by_budget:
+            raise TimeoutBudgetExceeded(
+                "timeout_budget ran out while waiting for a queue slot", request=request
+            )
+        self._timed_out += 1
+        raise QueueTimeoutError(f"no slot free within queue_timeout={timeout} s", request=request)
+
+    async def _shutdown(self) -> None:
+        """Refuse new requests, fail every waiter, wait for calls in flight to return."""
+        self._closed = True
+        for waiter in self._slots.fail_all():
+            waiter.wake()
+        if self._calls:
+            if self._drained is None:
+                self._drained = anyio.Event()
+            await self._drained.wait()
+
+    async def aclose(self) -> None:
+        """Fail queued waiters with ``ClientClosedError``, let calls in flight return
+        their headers, then close the inner transport (bodies still streaming may then
+        end in an httpx error)."""
+        try:
+            await self._shutdown()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await super().aclose()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        try:
+            await self._shutdown()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await super().__aexit__(exc_type, exc_value, traceback)

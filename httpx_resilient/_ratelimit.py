@@ -1,0 +1,351 @@
+"""``RateLimitTransport``: token buckets per key, adapting to the server's hints.
+
+Every attempt that passes this layer pays one token on every configured limit, taken
+from all of them at once or from none (one backend call). A request that finds no
+token queues behind the key's other waiters, by priority then arrival; only the head
+of a queue sleeps on the clock, until its token is due. With the in-process backend a
+request that finds a token awaits nothing but the inner transport.
+
+Server hints (adaptive limits): a 429, a 503 with ``Retry-After``, or ``RateLimit`` /
+``X-RateLimit`` headers showing a quota exhausted pause the request's buckets until the
+server's reset (capped at ``max_pause``); each 429 also cuts the refill rate by 30 %, and
+later successes (responses below 500 that are no throttling signal) raise it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Sequence
+
+import anyio
+import anyio.lowlevel
+import httpx
+
+from ._bucket import EPSILON, Limit
+from ._clock import Clock, wall_time
+from ._config import RateLimitConfig
+from ._deadline import deadline_of
+from ._errors import ConfigError, RateLimitExceeded, TimeoutBudgetExceeded
+from ._keys import key_function
+from ._layer import Layer
+from ._ratelimit_backend import InProcessBackend, RateLimitBackend
+from ._ratelimit_hints import has_hints, server_pause
+from ._ratelimit_waiters import Waiter, WaitQueue
+from ._snapshots import RateLimitStatistics
+
+__all__ = ["RateLimitTransport"]
+
+logger = logging.getLogger("httpx_resilient")
+
+Keys = tuple[str, ...]
+
+
+def _configs(config: object) -> tuple[RateLimitConfig, ...]:
+    if isinstance(config, RateLimitConfig):
+        return (config,)
+    if isinstance(config, Sequence) and not isinstance(config, (str, bytes)):
+        configs = tuple(config)
+        if configs and all(isinstance(c, RateLimitConfig) for c in configs):
+            return configs
+    raise ConfigError(
+        "RateLimitTransport.config",
+        f"expected a RateLimitConfig or a non-empty list of them, got {config!r}",
+    )
+
+
+def _backend(configs: tuple[RateLimitConfig, ...]) -> RateLimitBackend:
+    chosen = configs[0].backend
+    if any(c.backend is not chosen for c in configs):
+        raise ConfigError(
+            "RateLimitConfig.backend", "all limits of one transport must use the same backend"
+        )
+    if chosen is None:
+        return InProcessBackend()
+    adapter = getattr(chosen, "rate_limit_backend", None)
+    backend = adapter() if callable(adapter) else chosen
+    if not isinstance(backend, RateLimitBackend):
+        raise ConfigError(
+            "RateLimitConfig.backend", f"must be None or a rate-limit backend, got {chosen!r}"
+        )
+    return backend
+
+
+def _priority(request: httpx.Request) -> int:
+    priority = request.extensions.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ConfigError("extensions.priority", f"must be an int, got {priority!r}")
+    return priority
+
+
+async def _woken_within(waiter: Waiter, clock: Clock, timeout: float) -> bool:
+    """Wait to be woken, at most ``timeout`` seconds on ``clock``; False on timeout."""
+    woken = False
+    async with anyio.create_task_group() as group:
+
+        async def alarm() -> None:
+            await clock.sleep(timeout)
+            group.cancel_scope.cancel()
+
+        group.start_soon(alarm)
+        await waiter.wait_woken()
+        woken = True
+        group.cancel_scope.cancel()
+    return woken
+
+
+class RateLimitTransport(Layer):
+    """Token-bucket rate limiting per key, with priority-ordered waiting.
+
+    Args:
+        inner: the transport requests are passed to.
+        config: one ``RateLimitConfig``, or several that must all allow each request.
+        clock: the time source; the event loop's clock by default.
+
+    Raises:
+        ConfigError: ``config`` is not a config or a non-empty list of them, or the
+            limits name different backends.
+
+    Per request, ``extensions["rate_limit_key"]`` (a str) replaces the key of every
+    limit and ``extensions["priority"]`` (an int, default 0, higher first) orders
+    waiters. Responses get ``extensions["rate_limit_wait"]``: seconds waited for a token.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        config: RateLimitConfig | Sequence[RateLimitConfig],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(inner, clock=clock)
+        configs = _configs(config)
+        self._backend = _backend(configs)
+        self._sync = self._backend if isinstance(self._backend, InProcessBackend) else None
+        self._limits = tuple(Limit.from_config(i, c) for i, c in enumerate(configs))
+        self._key_funcs = tuple(key_function(c.key) for c in configs)
+        self._key_func = self._key_funcs[0] if len(configs) == 1 else None
+        self._adaptive = tuple(i for i, limit in enumerate(self._limits) if limit.adaptive)
+        self._adaptive_limits = tuple(self._limits[i] for i in self._adaptive)
+        self._all_adaptive = len(self._adaptive) == len(self._limits)
+        waits = [c.max_wait for c in configs if c.max_wait is not None]
+        self._max_wait = min(waits) if waits else None
+        self._queues: dict[Keys, WaitQueue] = {}
+        self._waiting = 0
+        self._waits = 0
+        self._total_wait = 0.0
+        self._rejected = 0
+        self._backend_errors = 0
+
+    @property
+    def limits(self) -> tuple[Limit, ...]:
+        """The configured limits, in config order."""
+        return self._limits
+
+    @property
+    def backend(self) -> RateLimitBackend:
+        """Where this transport's buckets live."""
+        return self._backend
+
+    def statistics(self) -> RateLimitStatistics:
+        """A snapshot: buckets (tokens as of now), waiters, waits and refusals."""
+        return RateLimitStatistics(
+            buckets=self._backend.buckets(self._limits, self._clock.now()),
+            waiters=self._waiting,
+            waits=self._waits,
+            total_wait=self._total_wait,
+            rejected=self._rejected,
+            backend_errors=self._backend_errors,
+        )
+
+    def _keys(self, request: httpx.Request) -> Keys:
+        override = request.extensions.get("rate_limit_key")
+        if override is not None:
+            if not isinstance(override, str):
+                raise ConfigError(
+                    "extensions.rate_limit_key", f"must be a str, got {type(override).__name__}"
+                )
+            return (override,) * len(self._limits)
+        if self._key_func is not None:
+            return (self._key_func(request),)
+        return tuple(func(request) for func in self._key_funcs)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        keys = self._keys(request)
+        sync = self._sync
+        if sync is not None and keys not in self._queues:
+            wait: float | None = sync.acquire_now(self._limits, keys, 1.0, self._clock.now())
+        else:
+            wait = None
+        waited = 0.0 if wait == 0.0 else await self._acquire(request, keys, wait)
+        response = await self._inner.handle_async_request(request)
+        response.extensions["rate_limit_wait"] = waited
+        if self._adaptive:
+            status = response.status_code
+            if status == 429 or status == 503 or has_hints(response.headers):
+                await self._observe(response, keys)
+            elif status < 500 and self._backend.recovering:
+                await self._recover(response, keys)
+        return response
+
+    # -- waiting -----------------------------------------------------------------------
+
+    async def _try(self, keys: Keys, cost: float = 1.0, *, take: bool = True) -> float:
+        now = self._clock.now()
+        sync = self._sync
+        if sync is not None:
+            return (sync.acquire_now if take else sync.wait_time_now)(
+                self._limits, keys, cost, now
+            )
+        call = self._backend.try_acquire if take else self._backend.wait_time
+        try:
+            return await call(self._limits, keys, cost, now)
+        except Exception:
+            self._backend_errors += 1
+            raise
+
+    def _exceeded(self, request: httpx.Request, needed: float) -> RateLimitExceeded:
+        self._rejected += 1
+        return RateLimitExceeded(
+            f"rate limit: a token needs {needed:.3f} s more (max_wait {self._max_wait:g} s)",
+            request=request,
+            retry_after=needed,
+        )
+
+    def _out_of_budget(self, request: httpx.Request, needed: float) -> TimeoutBudgetExceeded:
+        return TimeoutBudgetExceeded(
+            f"timeout budget ends before a rate-limit token ({needed:.3f} s away)",
+            request=request,
+            retry_after=needed,
+        )
+
+    def _refuse(
+        self, request: httpx.Request, needed: float, waited: float, deadline: float | None
+    ) -> None:
+        """Raise at once if a further wait of ``needed`` seconds is not allowed."""
+        max_wait = self._max_wait
+        if max_wait is not None and waited + needed > max_wait + EPSILON:
+            raise self._exceeded(request, needed)
+        if deadline is not None and self._clock.now() + needed > deadline + EPSILON:
+            raise self._out_of_budget(request, needed)
+
+    def _time_left(self, waited: float, deadline: float | None) -> float | None:
+        """Seconds until ``max_wait`` or the deadline ends the wait, or ``None``."""
+        left = None if self._max_wait is None else self._max_wait - waited
+        if deadline is not None:
+            budget = deadline - self._clock.now()
+            left = budget if left is None or budget < left else left
+        return left
+
+    async def _acquire(self, request: httpx.Request, keys: Keys, wait: float | None) -> float:
+        """Wait for a token on every limit; return the seconds waited."""
+        clock = self._clock
+        start = clock.now()
+        priority = _priority(request)
+        deadline = deadline_of(request, clock)
+        queue = self._queues.get(keys)
+        if queue is None:
+            if wait is None:
+                wait = await self._try(keys)
+                if wait <= 0.0:
+                    return 0.0
+            self._refuse(request, wait, 0.0, deadline)
+            queue = self._queues[keys] = WaitQueue()
+        else:
+            wait = None
+            if self._max_wait is not None or deadline is not None:
+                ahead = queue.ahead(priority)
+                self._refuse(request, await self._try(keys, ahead + 1.0, take=False), 0.0, deadline)
+        waiter = queue.push(priority)
+        self._waiting += 1
+        try:
+            while True:
+                if queue.head() is waiter:
+                    if wait is None:
+                        await anyio.lowlevel.checkpoint_if_cancelled()
+                        wait = await self._try(keys)
+                    if wait <= 0.0:
+                        break
+                    self._refuse(request, wait, clock.now() - start, deadline)
+                    await clock.sleep(wait)
+                    wait = None
+                    continue
+                left = self._time_left(clock.now() - start, deadline)
+                if left is None:
+                    await waiter.wait_woken()
+                    continue
+                if left > 0.0 and await _woken_within(waiter, clock, left):
+                    continue
+                if queue.head() is not waiter:  # waited as long as allowed, still behind
+                    needed = await self._try(keys, float(queue.ahead(priority)), take=False)
+                    waited = clock.now() - start
+                    if self._max_wait is not None and (
+                        deadline is None or self._max_wait - waited <= deadline - clock.now()
+                    ):
+                        raise self._exceeded(request, needed)
+                    raise self._out_of_budget(request, needed)
+        finally:
+            queue.remove(waiter)
+            self._waiting -= 1
+            if queue.size == 0:
+                if self._queues.get(keys) is queue:
+                    del self._queues[keys]
+            else:
+                head = queue.head()
+                if head is not None:
+                    head.wake()
+        waited = clock.now() - start
+        self._waits += 1
+        self._total_wait += waited
+        return waited
+
+    # -- server hints --------------------------------------------------------------------
+
+    def _adaptive_keys(self, keys: Keys) -> Keys:
+        return keys if self._all_adaptive else tuple(keys[i] for i in self._adaptive)
+
+    async def _observe(self, response: httpx.Response, keys: Keys) -> None:
+        status = response.status_code
+        pause = server_pause(status, response.headers, wall_time(self._clock))
+        decrease = status == 429
+        if pause is None and not decrease:
+            if status < 500 and self._backend.recovering:
+                await self._recover(response, keys)
+            return
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "rate limit: server asked to slow down (status %d, pause %s)",
+                status,
+                "none" if pause is None else f"{pause:.3f} s",
+                extra={"status_code": status, "pause": pause, "rate_decrease": decrease},
+            )
+        limits, now = self._adaptive_limits, self._clock.now()
+        if self._sync is not None:
+            self._sync.throttle_now(
+                limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
+            )
+            return
+        await self._report(
+            response,
+            self._backend.throttle(
+                limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
+            ),
+        )
+
+    async def _recover(self, response: httpx.Response, keys: Keys) -> None:
+        limits, now = self._adaptive_limits, self._clock.now()
+        if self._sync is not None:
+            self._sync.recover_now(limits, self._adaptive_keys(keys), now)
+            return
+        await self._report(response, self._backend.recover(limits, self._adaptive_keys(keys), now))
+
+    async def _report(self, response: httpx.Response, call: Awaitable[None]) -> None:
+        """Await a backend update; its failure is counted, never the caller's problem."""
+        try:
+            await call
+        except Exception:
+            self._backend_errors += 1
+            logger.warning("rate limit: backend update failed", exc_info=True)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+            raise

@@ -1,0 +1,327 @@
+"""``RetryTransport``: re-sends failed attempts with backoff, inside a retry budget.
+
+The decisions (what retries, how long to wait) live in ``_retry_policy``; the budget
+arithmetic in ``_retry_budget``. This module only awaits, reads bodies, closes what it
+drops and reports. The first attempt runs inline with no tenacity machinery: a request
+that succeeds at once pays for a few attribute reads and, by default, for buffering its
+body (so a read error in the body can still be retried).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator
+from typing import NoReturn
+
+import anyio
+import httpx
+import tenacity
+
+from ._body import ReplayStream, read_bounded
+from ._clock import Clock, wall_time
+from ._config import RetryConfig
+from ._deadline import deadline_of
+from ._errors import ResilienceError, TimeoutBudgetExceeded
+from ._keys import host_key
+from ._layer import Layer
+from ._retry_budget import RetryBudgetTracker
+from ._retry_policy import RetryPolicy, is_retryable_error
+from ._snapshots import RetryStatistics
+
+__all__ = ["RetryTransport"]
+
+_log = logging.getLogger("httpx_resilient")
+# A discarded response's body is kept (up to this) so it can still be handed back if a
+# later attempt is refused by a layer below; a larger one is closed and dropped.
+_KEEP_BYTES = 64 * 1024
+_TIMEOUT_KEYS = ("connect", "read", "write", "pool")
+
+Outcome = httpx.Response | Exception
+
+
+class _ClosingStream(httpx.AsyncByteStream):
+    """Wraps a body we are about to drop so closing it also closes a half-read iterator.
+
+    ``read_bounded`` hands a large body on with the original iterator still open; when
+    we drop it instead, that iterator (often an async generator) must be closed too, or
+    trio warns when it is garbage collected.
+    """
+
+    __slots__ = ("_iterator", "_stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+        self._iterator: AsyncIterator[bytes] | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._iterator = self._stream.__aiter__()
+        return self._iterator
+
+    async def aclose(self) -> None:
+        close = getattr(self._iterator, "aclose", None)
+        try:
+            if close is not None:
+                await close()
+        finally:
+            await self._stream.aclose()
+
+
+def _reason(outcome: Outcome) -> str:
+    if isinstance(outcome, httpx.Response):
+        return f"status {outcome.status_code}"
+    return type(outcome).__name__
+
+
+class RetryTransport(Layer):
+    """Retries network errors, timeouts and ``retry_on_status`` responses with backoff.
+
+    Each attempt is a real request to ``inner`` (below it, a breaker or rate limiter sees
+    every attempt). ``response.extensions["attempts"]`` says how many attempts were made.
+    When retries run out, the last response is returned or the last httpx exception
+    re-raised, unchanged. A refusal by a layer below (``ResilienceError``) is never
+    retried: on the first attempt it propagates; on a later one the layer returns the
+    response, or re-raises the exception, it already had.
+
+    Args:
+        inner: the transport each attempt is sent to.
+        config: the retry configuration.
+        clock: the time source for backoff sleeps, deadlines and the budget window.
+        rng: the random source for jitter (seed it in tests).
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        config: RetryConfig,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(inner, clock=clock)
+        if not isinstance(config, RetryConfig):
+            raise TypeError(f"config must be a RetryConfig, got {config!r}")
+        self._config = config
+        self._policy = RetryPolicy(config, rng)
+        self._budget = RetryBudgetTracker(config.budget) if config.budget is not None else None
+        self._statuses = config.retry_on_status
+        self._buffer_limit = config.max_buffer_bytes
+        self._keep_limit = min(config.max_buffer_bytes, _KEEP_BYTES)
+        self._attempts = 0
+        self._retries = 0
+        self._budget_exhausted = 0
+        self._in_backoff = 0
+
+    @property
+    def config(self) -> RetryConfig:
+        """The configuration this layer was built with."""
+        return self._config
+
+    def statistics(self) -> RetryStatistics:
+        """Attempts sent to ``inner`` (refused ones included), retries launched, retries
+        refused by the budget, and requests sleeping in backoff now."""
+        return RetryStatistics(
+            attempts=self._attempts,
+            retries=self._retries,
+            budget_exhausted=self._budget_exhausted,
+            in_backoff=self._in_backoff,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        clock = self._clock
+        deadline = deadline_of(request, clock, self._config.timeout_budget)
+        if self._budget is not None:
+            self._budget.record_request(clock.now())
+        retryable = self._policy.allows(request)
+        if deadline is not None and not self._clamp(request, deadline):
+            raise TimeoutBudgetExceeded(
+                "timeout_budget was spent before the request could be sent", request=request
+            )
+        self._attempts += 1
+        outcome: Outcome
+        try:
+            response = await self._inner.handle_async_request(request)
+            if (
+                retryable
+                and response.status_code not in self._statuses
+                and not isinstance(response.stream, httpx.ByteStream)  # in memory already
+                and not request.extensions.get("stream")
+            ):
+                await self._read_body(response)
+        except Exception as exc:
+            if not (retryable and is_retryable_error(exc)):
+                raise
+            outcome = exc
+        else:
+            if not (retryable and response.status_code in self._statuses):
+                response.extensions["attempts"] = 1
+                return response
+            outcome = response
+        return await self._retry(request, outcome, deadline)
+
+    async def _retry(
+        self, request: httpx.Request, outcome: Outcome, deadline: float | None
+    ) -> httpx.Response:
+        """Everything after a first attempt that failed in a retryable way."""
+        policy = self._policy
+        state = policy.new_state()
+        made = 1  # attempts that produced an outcome (a refused one does not)
+        while True:
+            delay = self._plan(request, outcome, state, made, deadline)
+            if delay is None:
+                return self._give_back(outcome, made)
+            kept = await self._discard(outcome) if isinstance(outcome, httpx.Response) else outcome
+            self._in_backoff += 1
+            try:
+                await self._clock.sleep(delay)
+            finally:
+                self._in_backoff -= 1
+            if deadline is not None and not self._clamp(request, deadline):
+                return self._give_back(kept, made)
+            policy.next_attempt(state)
+            buffer = not policy.exhausted(state) and not request.extensions.get("stream")
+            self._retries += 1
+            self._attempts += 1
+            try:
+                response = await self._inner.handle_async_request(request)
+                if (
+                    buffer
+                    and response.status_code not in self._statuses
+                    and not isinstance(response.stream, httpx.ByteStream)
+                ):
+                    await self._read_body(response)
+            except ResilienceError as refusal:
+                return self._give_back(kept, made, refusal)
+            except Exception as exc:
+                if not is_retryable_error(exc):
+                    raise
+                outcome = exc
+            else:
+                if response.status_code not in self._statuses:
+                    response.extensions["attempts"] = made + 1
+                    return response
+                outcome = response
+            made += 1
+
+    def _plan(
+        self,
+        request: httpx.Request,
+        outcome: Outcome,
+        state: tenacity.RetryCallState,
+        made: int,
+        deadline: float | None,
+    ) -> float | None:
+        """The delay before the next attempt, or ``None`` to stop with ``outcome``."""
+        policy = self._policy
+        if policy.exhausted(state):
+            return None
+        headers = outcome.headers if isinstance(outcome, httpx.Response) else None
+        clock = self._clock
+        delay = policy.delay(state, headers, wall_time(clock))
+        if delay is None:
+            self._log_stop(request, outcome, made, "Retry-After beyond max_retry_after")
+            return None
+        now = clock.now()
+        if deadline is not None and now + delay >= deadline:
+            self._log_stop(request, outcome, made, "timeout_budget would run out")
+            return None
+        if self._budget is not None and not self._budget.try_spend(now):
+            self._budget_exhausted += 1
+            self._log_stop(request, outcome, made, "retry budget exhausted")
+            return None
+        if _log.isEnabledFor(logging.INFO):
+            reason = _reason(outcome)
+            _log.info(
+                "retrying %s request to %s (attempt %d) in %.3f s after %s",
+                request.method,
+                host_key(request),
+                made + 1,
+                delay,
+                reason,
+                extra={
+                    "method": request.method,
+                    "host": host_key(request),
+                    "attempt": made + 1,
+                    "delay": delay,
+                    "reason": reason,
+                },
+            )
+        return delay
+
+    def _clamp(self, request: httpx.Request, deadline: float) -> bool:
+        """Cap the attempt's httpx timeouts to the budget left; ``False`` if none is."""
+        left = deadline - self._clock.now()
+        if left <= 0:
+            return False
+        timeout = request.extensions.get("timeout")
+        clamped = dict(timeout) if isinstance(timeout, dict) else {}
+        for key in _TIMEOUT_KEYS:
+            value = clamped.get(key)
+            if not isinstance(value, (int, float)) or value > left:
+                clamped[key] = left
+        request.extensions["timeout"] = clamped
+        return True
+
+    async def _read_body(self, response: httpx.Response) -> None:
+        """Buffer the raw body inside the attempt; on any failure close the response."""
+        try:
+            await read_bounded(response, self._buffer_limit)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+            raise
+
+    async def _discard(self, response: httpx.Response) -> httpx.Response | None:
+        """Release a response we retry past; keep it (buffered) if its body is small."""
+        kept = None
+        stream = response.stream
+        if isinstance(stream, httpx.AsyncByteStream) and not isinstance(
+            stream, (httpx.ByteStream, ReplayStream)
+        ):
+            response.stream = _ClosingStream(stream)
+        try:
+            if await read_bounded(response, self._keep_limit) is not None:
+                kept = response
+        except Exception:  # its body is dropped anyway; the retry goes ahead
+            _log.debug("could not read the body of a discarded response", exc_info=True)
+        finally:
+            if kept is None:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+        return kept
+
+    def _give_back(
+        self, outcome: Outcome | None, made: int, refusal: ResilienceError | None = None
+    ) -> httpx.Response:
+        """Return the response in hand, or re-raise the exception in hand, unchanged."""
+        if isinstance(outcome, httpx.Response):
+            outcome.extensions["attempts"] = made
+            return outcome
+        if outcome is not None:
+            raise outcome
+        # The response in hand was too large to keep when it was discarded.
+        return self._nothing_in_hand(refusal)
+
+    @staticmethod
+    def _nothing_in_hand(refusal: ResilienceError | None) -> NoReturn:
+        if refusal is not None:
+            raise refusal
+        raise TimeoutBudgetExceeded("timeout_budget ran out between retries")
+
+    def _log_stop(self, request: httpx.Request, outcome: Outcome, made: int, why: str) -> None:
+        if _log.isEnabledFor(logging.DEBUG):
+            reason = _reason(outcome)
+            _log.debug(
+                "not retrying %s request to %s after %s: %s",
+                request.method,
+                host_key(request),
+                reason,
+                why,
+                extra={
+                    "method": request.method,
+                    "host": host_key(request),
+                    "attempt": made,
+                    "reason": reason,
+                    "stopped": why,
+                },
+            )
