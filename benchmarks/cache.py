@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
 import uuid
@@ -83,7 +84,10 @@ def hishel_transport(inner: httpx.AsyncBaseTransport, *, rfc: bool) -> httpx.Asy
             for variants in self.entries.values():
                 for i, (e, chunks) in enumerate(variants):
                     if e.id == id:
-                        variants[i] = (replace(e, response=replace(e.response, headers=headers)), chunks)
+                        variants[i] = (
+                            replace(e, response=replace(e.response, headers=headers)),
+                            chunks,
+                        )
 
         async def remove_entry(self, id: uuid.UUID) -> None:
             for key, variants in list(self.entries.items()):
@@ -93,102 +97,98 @@ def hishel_transport(inner: httpx.AsyncBaseTransport, *, rfc: bool) -> httpx.Asy
     return AsyncCacheTransport(inner, storage=MemoryStorage(), rfc=options)
 
 
-async def timed(call: Callable[[], Awaitable[None]], rounds: int, requests: int) -> float:
-    for _ in range(max(200, requests // 10)):  # warm up (and fill the cache)
-        await call()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(requests):
-            await call()
-        samples.append((time.perf_counter() - start) / requests * 1e6)
-    return statistics.median(samples)
+Call = Callable[[], Awaitable[None]]
 
 
-async def through_client(transport: httpx.AsyncBaseTransport, rounds: int, requests: int) -> float:
-    async with httpx.AsyncClient(transport=transport) as client:
+def client_call(client: httpx.AsyncClient) -> Call:
+    async def call() -> None:
+        response = await client.get(URL)
+        assert response.content == BODY
 
-        async def call() -> None:
-            response = await client.get(URL)
-            assert response.content == BODY
-
-        return await timed(call, rounds, requests)
+    return call
 
 
-async def layer_alone(transport: httpx.AsyncBaseTransport, rounds: int, requests: int) -> float:
+def layer_call(transport: httpx.AsyncBaseTransport) -> Call:
     request = httpx.Request("GET", URL, headers={"Accept": "*/*", "User-Agent": "bench"})
 
     async def call() -> None:
         response = await transport.handle_async_request(request)
         await response.aread()
 
-    return await timed(call, rounds, requests)
+    return call
+
+
+def cases() -> dict[str, tuple[str, Callable[[], httpx.AsyncBaseTransport]]]:
+    """name -> (how it is called, a factory of the transport under test)."""
+    return {
+        "bare MockTransport (cacheable)": ("both", lambda: upstream(CACHEABLE)),
+        "httpx_resilient hit": (
+            "both",
+            lambda: CacheTransport(upstream(CACHEABLE), CacheConfig()),
+        ),
+        "hishel hit (RFC 9111 mode)": (
+            "both",
+            lambda: hishel_transport(upstream(CACHEABLE), rfc=True),
+        ),
+        "hishel hit (non-RFC mode)": (
+            "both",
+            lambda: hishel_transport(upstream(CACHEABLE), rfc=False),
+        ),
+        "bare MockTransport (no-store)": ("both", lambda: upstream(UNCACHEABLE)),
+        "httpx_resilient miss (no-store)": (
+            "both",
+            lambda: CacheTransport(upstream(UNCACHEABLE), CacheConfig()),
+        ),
+        "hishel miss (no-store, RFC mode)": (
+            "both",
+            lambda: hishel_transport(upstream(UNCACHEABLE), rfc=True),
+        ),
+    }
 
 
 async def main(rounds: int, requests: int) -> dict[str, float]:
-    ours = CacheTransport  # short names for the table below
-    results = {
-        "client: bare MockTransport": await through_client(
-            upstream(CACHEABLE), rounds, requests
-        ),
-        "client: httpx_resilient hit": await through_client(
-            ours(upstream(CACHEABLE), CacheConfig()), rounds, requests
-        ),
-        "client: hishel hit (RFC 9111)": await through_client(
-            hishel_transport(upstream(CACHEABLE), rfc=True), rounds, requests
-        ),
-        "client: hishel hit (non-RFC mode)": await through_client(
-            hishel_transport(upstream(CACHEABLE), rfc=False), rounds, requests
-        ),
-        "client: bare MockTransport, no-store": await through_client(
-            upstream(UNCACHEABLE), rounds, requests
-        ),
-        "client: httpx_resilient miss (no-store)": await through_client(
-            ours(upstream(UNCACHEABLE), CacheConfig()), rounds, requests
-        ),
-        "client: hishel miss (no-store, RFC)": await through_client(
-            hishel_transport(upstream(UNCACHEABLE), rfc=True), rounds, requests
-        ),
-        "layer: bare MockTransport": await layer_alone(upstream(CACHEABLE), rounds, requests),
-        "layer: httpx_resilient hit": await layer_alone(
-            ours(upstream(CACHEABLE), CacheConfig()), rounds, requests
-        ),
-        "layer: hishel hit (RFC 9111)": await layer_alone(
-            hishel_transport(upstream(CACHEABLE), rfc=True), rounds, requests
-        ),
-        "layer: bare MockTransport, no-store": await layer_alone(
-            upstream(UNCACHEABLE), rounds, requests
-        ),
-        "layer: httpx_resilient miss (no-store)": await layer_alone(
-            ours(upstream(UNCACHEABLE), CacheConfig()), rounds, requests
-        ),
-        "layer: hishel miss (no-store, RFC)": await layer_alone(
-            hishel_transport(upstream(UNCACHEABLE), rfc=True), rounds, requests
-        ),
-    }
+    """Time every case, interleaving rounds so that load on the machine hits all alike."""
+    calls: dict[str, Call] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for name, (_, factory) in cases().items():
+            client = await stack.enter_async_context(httpx.AsyncClient(transport=factory()))
+            calls[f"client: {name}"] = client_call(client)
+            calls[f"layer:  {name}"] = layer_call(factory())
+        for call in calls.values():  # warm up, and fill the caches
+            for _ in range(200):
+                await call()
+        samples: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(rounds):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                for _ in range(requests):
+                    await call()
+                samples[name].append((time.perf_counter() - start) / requests * 1e6)
+    results = {name: statistics.median(values) for name, values in samples.items()}
     width = max(map(len, results))
-    print(f"median of {rounds} rounds x {requests} requests, microseconds per request")
+    print(f"median of {rounds} interleaved rounds x {requests} requests, µs per request")
     for name, value in results.items():
         print(f"  {name:<{width}}  {value:8.1f}")
-    ours_hit = results["layer: httpx_resilient hit"]
-    print(
-        f"hit, layer alone: hishel RFC / ours = {results['layer: hishel hit (RFC 9111)'] / ours_hit:.1f}x"
-    )
-    print(
-        "hit through client: hishel RFC / ours = "
-        f"{results['client: hishel hit (RFC 9111)'] / results['client: httpx_resilient hit']:.1f}x"
-    )
-    print(
-        "miss overhead over bare, layer alone: ours "
-        f"{results['layer: httpx_resilient miss (no-store)'] - results['layer: bare MockTransport, no-store']:.1f}"
-        f", hishel {results['layer: hishel miss (no-store, RFC)'] - results['layer: bare MockTransport, no-store']:.1f}"
-    )
+
+    def ratio(a: str, b: str) -> float:
+        return results[a] / results[b]
+
+    ours, hishel = "httpx_resilient hit", "hishel hit (RFC 9111 mode)"
+    bare_miss = "bare MockTransport (no-store)"
+    print(f"hit, layer alone: hishel / ours = {ratio(f'layer:  {hishel}', f'layer:  {ours}'):.1f}x")
+    print(f"hit, via client:  hishel / ours = {ratio(f'client: {hishel}', f'client: {ours}'):.1f}x")
+    for who, case in (
+        ("ours", "httpx_resilient miss (no-store)"),
+        ("hishel", "hishel miss (no-store, RFC mode)"),
+    ):
+        extra = results[f"layer:  {case}"] - results[f"layer:  {bare_miss}"]
+        print(f"miss overhead over bare MockTransport, layer alone, {who}: {extra:.1f} µs")
     return results
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
     asyncio.run(main(args.rounds, args.requests))

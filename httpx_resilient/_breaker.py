@@ -7,8 +7,10 @@ The outcome is judged when the response headers arrive (a transport returns ther
 a 5xx status is a failure, anything else a success, and slow-call duration is measured
 up to the headers. An error raised later while the caller reads the body is not seen
 by the breaker. Network errors and timeouts raised by the inner transport are failures;
-refusals of layers below (``ResilienceError``: rate limit, timeout budget), cancellation
-and other ``BaseException`` count as neither and free the call's probe slot.
+refusals of layers below (``ResilienceError``: rate limit, timeout budget), local errors
+(``UnsupportedProtocol``, ``LocalProtocolError``, ``PoolTimeout``: our own pool is
+full), cancellation and other ``BaseException`` count as neither and free the call's
+probe slot.
 
 While CLOSED in consecutive-failure mode a call costs two dict look-ups and no clock
 read; the clock is read only to admit a call that is not CLOSED, to settle a failure,
@@ -36,8 +38,14 @@ logger = logging.getLogger("httpx_resilient")
 
 StateHook = Callable[[str, CircuitState, CircuitState], None]
 
-# Raised before anything reaches the upstream: a mistake of ours, not its failure.
-_LOCAL_ERRORS = (ResilienceError, httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# Raised before anything reaches the upstream: our refusal, a bad request, or our own
+# connection pool being full (local congestion), not a failure of the upstream.
+_LOCAL_ERRORS = (
+    ResilienceError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.PoolTimeout,
+)
 _UPSTREAM_ERRORS = (httpx.TransportError, OSError, TimeoutError)
 
 
@@ -46,7 +54,8 @@ def default_is_failure(outcome: httpx.Response | BaseException) -> bool | None:
 
     5xx responses, network errors and timeouts (also inside an exception group) are
     failures; other responses (4xx and 429 included) are successes; our own refusals,
-    local request errors, cancellation and unrelated exceptions are neither.
+    local errors (a bad request, our own pool full), cancellation and unrelated
+    exceptions are neither.
     """
     if isinstance(outcome, httpx.Response):
         return outcome.status_code >= 500
@@ -132,7 +141,10 @@ class CircuitBreakerTransport(Layer):
                     await response.aclose()
                     raise
             settled = True
-            self._settle(key, ticket, failed, start)
+            if failed or self._rate_mode:
+                self._settle(key, ticket, failed, start)
+            else:
+                policy.success(key, ticket)
             return response
         finally:
             self._in_flight -= 1

@@ -27,6 +27,7 @@ import h11
 
 from ._chaos_app import ChaosApp, Reply
 from ._clock import SYSTEM_CLOCK, Clock, wall_time
+from ._config import _int_at_least, _positive
 
 __all__ = ["ChaosServer", "chaos_server_thread", "run_chaos_server"]
 
@@ -81,8 +82,9 @@ class _Connection:
         clock = self.server.clock
         headers = [_SERVER, ("date", email.utils.formatdate(wall_time(clock), usegmt=True))]
         headers.extend(reply.headers)
-        body = reply.body if reply.status not in (204, 304) else b""
-        if not reply.chunks:
+        bodiless = reply.status in (204, 304)  # no Content-Length: a cache would copy it
+        body = b"" if bodiless else reply.body
+        if not reply.chunks and not bodiless:
             headers.append(("content-length", str(len(body))))
         response = h11.Response(status_code=reply.status, headers=headers)
         if head or not body:
@@ -134,6 +136,9 @@ class ChaosServer:
         max_header_bytes: bound on a request's header block (default 16 KiB; 431).
         max_body_bytes: bound on a request body (default 1 MiB; 413).
         max_connections: connections served at once; more are closed (default 512).
+
+    Raises:
+        ConfigError: a bound or the timeout is out of range.
     """
 
     def __init__(
@@ -149,6 +154,10 @@ class ChaosServer:
         max_body_bytes: int = 1024 * 1024,
         max_connections: int = 512,
     ) -> None:
+        _positive("ChaosServer", "io_timeout", io_timeout)
+        _int_at_least("ChaosServer", "max_header_bytes", max_header_bytes, 64)
+        _int_at_least("ChaosServer", "max_body_bytes", max_body_bytes, 0)
+        _int_at_least("ChaosServer", "max_connections", max_connections, 1)
         self.app = app if app is not None else ChaosApp(seed)
         self.host = host
         self.port = port
@@ -222,7 +231,7 @@ class ChaosServer:
                 if head > self.max_header_bytes:
                     await connection.error(431, "request header fields too large\n")
                     raise _Closed
-                await self._read_body(connection, event)
+                await self._read_body(connection)
             except h11.RemoteProtocolError as exc:
                 await connection.error(exc.error_status_hint, f"bad request: {exc}\n")
                 raise _Closed from None
@@ -243,7 +252,7 @@ class ChaosServer:
                 raise _Closed
             conn.start_next_cycle()
 
-    async def _read_body(self, connection: _Connection, request: h11.Request) -> None:
+    async def _read_body(self, connection: _Connection) -> None:
         """Read and drop the request body, up to ``max_body_bytes`` (else 413 and close)."""
         size = 0
         while True:

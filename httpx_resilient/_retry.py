@@ -1,10 +1,9 @@
 """``RetryTransport``: re-sends failed attempts with backoff, inside a retry budget.
 
-The decisions (what retries, how long to wait) live in ``_retry_policy``; the budget
-arithmetic in ``_retry_budget``. This module only awaits, reads bodies, closes what it
-drops and reports. The first attempt runs inline with no tenacity machinery: a request
-that succeeds at once pays for a few attribute reads and, by default, for buffering its
-body (so a read error in the body can still be retried).
+Decisions live in ``_retry_policy``, budget arithmetic in ``_retry_budget``; this module
+awaits, reads bodies, closes what it drops and reports. The first attempt runs with no
+tenacity machinery: a request that succeeds at once pays for a few attribute reads and,
+by default, for buffering its body (so a read error in the body can be retried).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator
-from typing import NoReturn
 
 import anyio
 import httpx
@@ -26,14 +24,13 @@ from ._errors import ResilienceError, TimeoutBudgetExceeded
 from ._keys import host_key
 from ._layer import Layer
 from ._retry_budget import RetryBudgetTracker
-from ._retry_policy import RetryPolicy, is_retryable_error
+from ._retry_policy import RetryPolicy, describe, is_retryable_error
 from ._snapshots import RetryStatistics
 
 __all__ = ["RetryTransport"]
 
 _log = logging.getLogger("httpx_resilient")
-# A discarded response's body is kept (up to this) so it can still be handed back if a
-# later attempt is refused by a layer below; a larger one is closed and dropped.
+# Up to this much of a discarded response is kept, to hand back if a retry is refused.
 _KEEP_BYTES = 64 * 1024
 _TIMEOUT_KEYS = ("connect", "read", "write", "pool")
 
@@ -41,12 +38,8 @@ Outcome = httpx.Response | Exception
 
 
 class _ClosingStream(httpx.AsyncByteStream):
-    """Wraps a body we are about to drop so closing it also closes a half-read iterator.
-
-    ``read_bounded`` hands a large body on with the original iterator still open; when
-    we drop it instead, that iterator (often an async generator) must be closed too, or
-    trio warns when it is garbage collected.
-    """
+    """A body we drop: closing it also closes the iterator ``read_bounded`` left open
+    (often an async generator, which trio warns about if garbage collected unclosed)."""
 
     __slots__ = ("_iterator", "_stream")
 
@@ -65,12 +58,6 @@ class _ClosingStream(httpx.AsyncByteStream):
                 await close()
         finally:
             await self._stream.aclose()
-
-
-def _reason(outcome: Outcome) -> str:
-    if isinstance(outcome, httpx.Response):
-        return f"status {outcome.status_code}"
-    return type(outcome).__name__
 
 
 class RetryTransport(Layer):
@@ -118,8 +105,7 @@ class RetryTransport(Layer):
         return self._config
 
     def statistics(self) -> RetryStatistics:
-        """Attempts sent to ``inner`` (refused ones included), retries launched, retries
-        refused by the budget, and requests sleeping in backoff now."""
+        """Attempts sent (refused ones too), retries, budget refusals, sleepers now."""
         return RetryStatistics(
             attempts=self._attempts,
             retries=self._retries,
@@ -137,17 +123,11 @@ class RetryTransport(Layer):
             raise TimeoutBudgetExceeded(
                 "timeout_budget was spent before the request could be sent", request=request
             )
-        self._attempts += 1
         outcome: Outcome
         try:
-            response = await self._inner.handle_async_request(request)
-            if (
-                retryable
-                and response.status_code not in self._statuses
-                and not isinstance(response.stream, httpx.ByteStream)  # in memory already
-                and not request.extensions.get("stream")
-            ):
-                await self._read_body(response)
+            response = await self._attempt(
+                request, retryable and not request.extensions.get("stream")
+            )
         except Exception as exc:
             if not (retryable and is_retryable_error(exc)):
                 raise
@@ -177,19 +157,13 @@ class RetryTransport(Layer):
             finally:
                 self._in_backoff -= 1
             if deadline is not None and not self._clamp(request, deadline):
-                return self._give_back(kept, made)
+                spent = TimeoutBudgetExceeded("timeout_budget ran out in backoff", request=request)
+                return self._give_back(kept, made, spent)
             policy.next_attempt(state)
             buffer = not policy.exhausted(state) and not request.extensions.get("stream")
             self._retries += 1
-            self._attempts += 1
             try:
-                response = await self._inner.handle_async_request(request)
-                if (
-                    buffer
-                    and response.status_code not in self._statuses
-                    and not isinstance(response.stream, httpx.ByteStream)
-                ):
-                    await self._read_body(response)
+                response = await self._attempt(request, buffer)
             except ResilienceError as refusal:
                 return self._give_back(kept, made, refusal)
             except Exception as exc:
@@ -218,35 +192,19 @@ class RetryTransport(Layer):
         headers = outcome.headers if isinstance(outcome, httpx.Response) else None
         clock = self._clock
         delay = policy.delay(state, headers, wall_time(clock))
-        if delay is None:
-            self._log_stop(request, outcome, made, "Retry-After beyond max_retry_after")
-            return None
         now = clock.now()
-        if deadline is not None and now + delay >= deadline:
-            self._log_stop(request, outcome, made, "timeout_budget would run out")
-            return None
-        if self._budget is not None and not self._budget.try_spend(now):
+        if delay is None:
+            stop = "Retry-After beyond max_retry_after"
+        elif deadline is not None and now + delay >= deadline:
+            stop = "timeout_budget would run out"
+        elif self._budget is not None and not self._budget.try_spend(now):
             self._budget_exhausted += 1
-            self._log_stop(request, outcome, made, "retry budget exhausted")
-            return None
-        if _log.isEnabledFor(logging.INFO):
-            reason = _reason(outcome)
-            _log.info(
-                "retrying %s request to %s (attempt %d) in %.3f s after %s",
-                request.method,
-                host_key(request),
-                made + 1,
-                delay,
-                reason,
-                extra={
-                    "method": request.method,
-                    "host": host_key(request),
-                    "attempt": made + 1,
-                    "delay": delay,
-                    "reason": reason,
-                },
-            )
-        return delay
+            stop = "retry budget exhausted"
+        else:
+            _log_event(logging.INFO, request, outcome, made + 1, delay=delay)
+            return delay
+        _log_event(logging.DEBUG, request, outcome, made, stopped=stop)
+        return None
 
     def _clamp(self, request: httpx.Request, deadline: float) -> bool:
         """Cap the attempt's httpx timeouts to the budget left; ``False`` if none is."""
@@ -262,14 +220,23 @@ class RetryTransport(Layer):
         request.extensions["timeout"] = clamped
         return True
 
-    async def _read_body(self, response: httpx.Response) -> None:
-        """Buffer the raw body inside the attempt; on any failure close the response."""
-        try:
-            await read_bounded(response, self._buffer_limit)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-            raise
+    async def _attempt(self, request: httpx.Request, buffer: bool) -> httpx.Response:
+        """Send one attempt; with ``buffer``, read the body inside it, so that a read
+        error is this attempt's error (the response is closed then)."""
+        self._attempts += 1
+        response = await self._inner.handle_async_request(request)
+        if (
+            buffer
+            and response.status_code not in self._statuses
+            and not isinstance(response.stream, httpx.ByteStream)  # in memory already
+        ):
+            try:
+                await read_bounded(response, self._buffer_limit)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+                raise
+        return response
 
     async def _discard(self, response: httpx.Response) -> httpx.Response | None:
         """Release a response we retry past; keep it (buffered) if its body is small."""
@@ -290,38 +257,43 @@ class RetryTransport(Layer):
                     await response.aclose()
         return kept
 
+    @staticmethod
     def _give_back(
-        self, outcome: Outcome | None, made: int, refusal: ResilienceError | None = None
+        outcome: Outcome | None, made: int, otherwise: Exception | None = None
     ) -> httpx.Response:
-        """Return the response in hand, or re-raise the exception in hand, unchanged."""
+        """Return the response in hand, or re-raise the exception in hand, unchanged;
+        ``otherwise`` if the response in hand was too large to keep when discarded."""
         if isinstance(outcome, httpx.Response):
             outcome.extensions["attempts"] = made
             return outcome
-        if outcome is not None:
-            raise outcome
-        # The response in hand was too large to keep when it was discarded.
-        return self._nothing_in_hand(refusal)
+        if outcome is None:
+            assert otherwise is not None
+            outcome = otherwise
+        raise outcome
 
-    @staticmethod
-    def _nothing_in_hand(refusal: ResilienceError | None) -> NoReturn:
-        if refusal is not None:
-            raise refusal
-        raise TimeoutBudgetExceeded("timeout_budget ran out between retries")
 
-    def _log_stop(self, request: httpx.Request, outcome: Outcome, made: int, why: str) -> None:
-        if _log.isEnabledFor(logging.DEBUG):
-            reason = _reason(outcome)
-            _log.debug(
-                "not retrying %s request to %s after %s: %s",
-                request.method,
-                host_key(request),
-                reason,
-                why,
-                extra={
-                    "method": request.method,
-                    "host": host_key(request),
-                    "attempt": made,
-                    "reason": reason,
-                    "stopped": why,
-                },
-            )
+def _log_event(
+    level: int,
+    request: httpx.Request,
+    outcome: Outcome,
+    attempt: int,
+    *,
+    delay: float | None = None,
+    stopped: str | None = None,
+) -> None:
+    """Log a retry (INFO) or a decision not to retry (DEBUG); no URL, no headers."""
+    if not _log.isEnabledFor(level):
+        return
+    fields: dict[str, object] = {
+        "method": request.method,
+        "host": host_key(request),
+        "attempt": attempt,
+        "reason": describe(outcome),
+    }
+    if stopped is None:
+        fields["delay"] = delay
+        message = "retrying %(method)s to %(host)s in %(delay).3f s after %(reason)s"
+    else:
+        fields["stopped"] = stopped
+        message = "not retrying %(method)s to %(host)s after %(reason)s: %(stopped)s"
+    _log.log(level, message, fields, extra=fields)

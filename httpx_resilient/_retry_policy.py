@@ -37,6 +37,7 @@ __all__ = [
     "EqualJitterWait",
     "FullJitterWait",
     "RetryPolicy",
+    "describe",
     "is_retryable_error",
     "make_wait",
 ]
@@ -110,6 +111,16 @@ def is_retryable_error(exc: BaseException) -> bool:
         and not isinstance(exc, ResilienceError)
         and not isinstance(exc, _PERMANENT)
     )
+
+
+def describe(outcome: httpx.Response | BaseException) -> str:
+    """Why an outcome may be retried, for logs: ``"status 503"`` or the error's class.
+
+    Never the message or URL, which may carry secrets.
+    """
+    if isinstance(outcome, httpx.Response):
+        return f"status {outcome.status_code}"
+    return type(outcome).__name__
 
 
 class RetryPolicy:

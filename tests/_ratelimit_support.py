@@ -15,6 +15,17 @@ from httpx_resilient._ratelimit_backend import InProcessBackend
 from httpx_resilient._snapshots import BucketState
 
 
+async def settle() -> None:
+    """Let every runnable task run until all are blocked.
+
+    Checkpoints first: anyio's ``wait_all_tasks_blocked`` on asyncio sleeps 0.1 s for real
+    each time it finds a task still runnable.
+    """
+    for _ in range(30):
+        await anyio.lowlevel.checkpoint()
+    await anyio.wait_all_tasks_blocked()
+
+
 def ok(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, text="ok")
 

@@ -133,6 +133,7 @@ async def test_5xx_network_errors_and_timeouts_are_failures(
         RateLimitExceeded("no token", retry_after=1.0),
         TimeoutBudgetExceeded("budget"),
         httpx.UnsupportedProtocol("ftp"),
+        httpx.PoolTimeout("our own pool is full"),
         RuntimeError("a bug below"),
     ],
     ids=repr,

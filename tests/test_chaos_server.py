@@ -110,6 +110,21 @@ def test_bad_app_arguments_raise_config_error(kwargs: dict[str, object], field: 
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"io_timeout": 0}, "ChaosServer.io_timeout"),
+        ({"max_header_bytes": 10}, "ChaosServer.max_header_bytes"),
+        ({"max_body_bytes": -1}, "ChaosServer.max_body_bytes"),
+        ({"max_connections": 0}, "ChaosServer.max_connections"),
+    ],
+)
+def test_bad_server_arguments_raise_config_error(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        ChaosServer(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
 # --- over real sockets ------------------------------------------------------------------
 
 
@@ -237,10 +252,12 @@ async def _raw_exchange(url: str, payload: bytes) -> bytes:
 
 @pytest.mark.anyio
 async def test_garbage_gets_400_and_idle_connections_are_closed() -> None:
-    server = ChaosServer(io_timeout=0.02)
+    server = ChaosServer(io_timeout=0.02, max_header_bytes=1024)
     async with anyio.create_task_group() as tg:
         url = await tg.start(server.serve)
         assert (await _raw_exchange(url, b"NONSENSE\r\n\r\n")).startswith(b"HTTP/1.1 400")
+        endless = b"GET / HTTP/1.1\r\nx-long: " + b"a" * 4000  # no end of headers in sight
+        assert (await _raw_exchange(url, endless)).startswith(b"HTTP/1.1 431")
         assert await _raw_exchange(url, b"") == b""  # said nothing: closed after io_timeout
         half = await _raw_exchange(url, b"GET /ok HTTP/1.1\r\nHost: x\r\n")  # never finished
         assert half == b""

@@ -13,7 +13,15 @@ from httpx_resilient._errors import ConfigError, RateLimitExceeded, TimeoutBudge
 from httpx_resilient._ratelimit import RateLimitTransport
 from httpx_resilient._ratelimit_backend import InProcessBackend
 from httpx_resilient.testing import FakeClock, ScriptedTransport
-from tests._ratelimit_support import BACKENDS, AsyncBackend, backend_for, bucket, ok, send
+from tests._ratelimit_support import (
+    BACKENDS,
+    AsyncBackend,
+    backend_for,
+    bucket,
+    ok,
+    send,
+    settle,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -130,12 +138,12 @@ async def test_waiters_go_by_priority_then_arrival(kind: str) -> None:
     async with anyio.create_task_group() as group:
         for name, priority in [("a0", 0), ("b5", 5), ("c0", 0), ("d10", 10), ("e5", 5)]:
             group.start_soon(partial(send, transport, name=name, priority=priority))
-            await anyio.wait_all_tasks_blocked()
+            await settle()
         assert transport.statistics().waiters == 5
         assert clock.sleepers <= 3  # heads only (a newcomer that jumps the queue sleeps too)
         for _ in range(5):
             clock.advance(1.0)
-            await anyio.wait_all_tasks_blocked()
+            await settle()
     assert served == [
         ("first", 0.0),
         ("d10", 1.0),
@@ -162,12 +170,12 @@ async def test_many_waiters_one_sleeper() -> None:
     async with anyio.create_task_group() as group:
         for _ in range(200):
             group.start_soon(one)
-        await anyio.wait_all_tasks_blocked()
+        await settle()
         for step in range(200):
             assert clock.sleepers == 1  # only the head of the queue is on the clock
             assert len(done) == step
             clock.advance(1 / 128)
-            await anyio.wait_all_tasks_blocked()
+            await settle()
     assert len(done) == 200
     assert max(done) == pytest.approx(200 / 128)
     assert transport.statistics().waiters == 0
@@ -219,14 +227,14 @@ async def test_max_wait_counts_the_waiters_ahead(kind: str) -> None:
 
     async with anyio.create_task_group() as group:
         group.start_soon(one, "first", 0)
-        await anyio.wait_all_tasks_blocked()
+        await settle()
         group.start_soon(one, "second", 0)  # two tokens away: 2 s > 1.5 s
-        await anyio.wait_all_tasks_blocked()
+        await settle()
         group.start_soon(one, "urgent", 1)  # ahead of the queue: 1 s is fine
-        await anyio.wait_all_tasks_blocked()
+        await settle()
         for _ in range(2):
             clock.advance(1.0)
-            await anyio.wait_all_tasks_blocked()
+            await settle()
     assert outcomes == [
         ("second", "refused", pytest.approx(2.0)),
         ("urgent", pytest.approx(1.0)),
@@ -293,7 +301,7 @@ async def test_waiting_on_one_limit_burns_no_token_of_another(kind: str) -> None
     await send(transport, "http://a.test/")
     async with anyio.create_task_group() as group:
         group.start_soon(send, transport, "http://a.test/")
-        await anyio.wait_all_tasks_blocked()
+        await settle()
         assert transport.statistics().waiters == 1
         assert bucket(transport, "global", 1).tokens == pytest.approx(3.0)
         await send(transport, "http://b.test/")  # other host: goes at once

@@ -73,7 +73,7 @@ def test_full_jitter_table_with_seeded_rng() -> None:
     got = delays(policy, 8)
     assert got == expected
     caps = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    assert all(0.0 <= g <= c for g, c in zip(got, caps))
+    assert all(0.0 <= g <= c for g, c in zip(got, caps, strict=True))
 
 
 def test_equal_jitter_table_with_seeded_rng() -> None:
@@ -86,7 +86,7 @@ def test_equal_jitter_table_with_seeded_rng() -> None:
     got = delays(policy, 8)
     assert got == expected
     caps = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    assert all(c / 2 <= g <= c for g, c in zip(got, caps))
+    assert all(c / 2 <= g <= c for g, c in zip(got, caps, strict=True))
 
 
 def test_decorrelated_jitter_table_with_seeded_rng() -> None:
@@ -152,7 +152,7 @@ def test_strategies_are_real_tenacity_waits() -> None:
     )
     assert retrying(flaky) == "ok"
     assert len(slept) == 3
-    assert all(0 <= s <= cap for s, cap in zip(slept, [1.0, 2.0, 3.0]))
+    assert all(0 <= s <= cap for s, cap in zip(slept, [1.0, 2.0, 3.0], strict=True))
 
 
 def test_exhausted_after_max_retries() -> None:
@@ -169,7 +169,8 @@ def test_exhausted_after_max_retries() -> None:
 
 
 def plan(policy: RetryPolicy, *retry_after: str | bytes) -> float | None:
-    headers = httpx.Headers([("Retry-After", v) for v in retry_after])
+    raw = [v if isinstance(v, bytes) else v.encode() for v in retry_after]
+    headers = httpx.Headers([(b"Retry-After", v) for v in raw])
     return policy.delay(policy.new_state(), headers, WALL)
 
 

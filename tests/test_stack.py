@@ -31,10 +31,12 @@ pytestmark = pytest.mark.anyio
 SLOW_RATE = RateLimitConfig(max_requests=10, window_seconds=3600)  # no refill to speak of
 
 
-def full_stack(inner: httpx.AsyncBaseTransport, clock: FakeClock) -> ResilientTransport:
+def full_stack(
+    inner: httpx.AsyncBaseTransport, clock: FakeClock, *, failure_threshold: int = 5
+) -> ResilientTransport:
     return ResilientTransport(
         rate_limit=SLOW_RATE,
-        circuit_breaker=CircuitBreakerConfig(failure_threshold=1),
+        circuit_breaker=CircuitBreakerConfig(failure_threshold=failure_threshold),
         retry=RetryConfig(max_retries=3, jitter="none", base_delay=0.1),
         cache=True,
         dedup=True,
@@ -143,7 +145,7 @@ async def test_circuit_open_refusal_is_not_retried() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     inner = ScriptedTransport(refuse)
-    transport = full_stack(inner, FakeClock(autojump=True))
+    transport = full_stack(inner, FakeClock(autojump=True), failure_threshold=1)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         # The first attempt fails and opens the breaker (threshold 1); the retry is
         # refused by the breaker, so the retry layer re-raises the error it had.

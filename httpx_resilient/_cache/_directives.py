@@ -137,9 +137,7 @@ def _delta_or_zero(directives: dict[str, str | None], name: str) -> float | None
 
 def _vary(headers: httpx.Headers) -> tuple[str, ...]:
     names = {
-        name.strip().lower()
-        for name in headers.get_list("vary", split_commas=True)
-        if name.strip()
+        name.strip().lower() for name in headers.get_list("vary", split_commas=True) if name.strip()
     }
     return tuple(sorted(names))
 

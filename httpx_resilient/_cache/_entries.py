@@ -14,11 +14,10 @@ import anyio
 import httpx
 
 from .._body import ReplayStream, replay_response
-from ._directives import ResponseInfo
+from ._directives import ResponseInfo, response_info
 from ._keys import url_key, variant_key
 from ._policy import Stored, stored_headers
 from ._storage import CacheEntry
-from ._directives import response_info
 
 __all__ = [
     "EntryView",

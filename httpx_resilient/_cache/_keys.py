@@ -73,7 +73,9 @@ def scan_request(headers: httpx.Headers) -> RequestScan | None:
             scan.bypass = True
         elif kind == _CACHE_CONTROL:
             text = value.decode("latin-1")
-            scan.cache_control = text if scan.cache_control is None else f"{scan.cache_control}, {text}"
+            scan.cache_control = (
+                text if scan.cache_control is None else f"{scan.cache_control}, {text}"
+            )
         else:
             text = value.decode("latin-1")
             scan.pragma = text if scan.pragma is None else f"{scan.pragma}, {text}"

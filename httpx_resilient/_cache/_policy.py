@@ -293,9 +293,7 @@ def stored_headers(
     if not store_set_cookie:
         drop.update(SET_COOKIE)
     return tuple(
-        (name, value)
-        for name, value in headers.raw
-        if name.decode("latin-1").lower() not in drop
+        (name, value) for name, value in headers.raw if name.decode("latin-1").lower() not in drop
     )
 
 
@@ -362,4 +360,3 @@ def invalidation_targets(url: httpx.URL, status: int, headers: httpx.Headers) ->
         if (other.scheme, other.host, other.port) == (url.scheme, url.host, url.port):
             targets.append(other)
     return targets
-

@@ -40,7 +40,18 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS httpx_resilient_cache_url ON httpx_resilient_cache (url_key)",
     "CREATE INDEX IF NOT EXISTS httpx_resilient_cache_lru ON httpx_resilient_cache (accessed)",
 )
-_NEXT_TICK = "(SELECT COALESCE(MAX(accessed), 0) + 1 FROM httpx_resilient_cache)"
+# LRU order: "accessed" takes the next value of a counter kept in the table itself, so
+# every process agrees on it without reading any clock.
+_TOUCH = (
+    "UPDATE httpx_resilient_cache"
+    " SET accessed = (SELECT COALESCE(MAX(accessed), 0) + 1 FROM httpx_resilient_cache)"
+    " WHERE key = ?"
+)
+_INSERT = (
+    "INSERT INTO httpx_resilient_cache (key, variant, url_key, vary, status, headers, body,"
+    " request_time, response_time, size, accessed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " (SELECT COALESCE(MAX(accessed), 0) + 1 FROM httpx_resilient_cache))"
+)
 _WAL_ATTEMPTS = 200
 
 
@@ -56,6 +67,14 @@ def _encode_headers(headers: tuple[tuple[bytes, bytes], ...]) -> str:
 
 def _decode_headers(text: str) -> tuple[tuple[bytes, bytes], ...]:
     return tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in json.loads(text))
+
+
+def _try_wal(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 class SQLiteStorage:
@@ -138,15 +157,12 @@ class SQLiteStorage:
     def _enable_wal(conn: sqlite3.Connection) -> None:
         # Switching to WAL needs a lock that processes opening a new file at once
         # fight over, and SQLite reports that at once rather than after busy_timeout.
-        pause = threading.Event()
-        for attempt in range(_WAL_ATTEMPTS):
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
+        pause = threading.Event()  # a short wait in this worker thread, not the loop
+        for _ in range(_WAL_ATTEMPTS - 1):
+            if _try_wal(conn):
                 return
-            except sqlite3.OperationalError:
-                if attempt == _WAL_ATTEMPTS - 1:
-                    raise
-                pause.wait(0.01)
+            pause.wait(0.01)
+        conn.execute("PRAGMA journal_mode=WAL")
 
     async def secret(self) -> bytes:
         if self._secret is None:
@@ -162,10 +178,7 @@ class SQLiteStorage:
                 (key,),
             ).fetchall()
             if rows:
-                conn.execute(
-                    f"UPDATE httpx_resilient_cache SET accessed = {_NEXT_TICK} WHERE key = ?",
-                    (key,),
-                )
+                conn.execute(_TOUCH, (key,))
             return [
                 CacheEntry(
                     key=row[0],
@@ -206,12 +219,7 @@ class SQLiteStorage:
                     (entry.key, entry.variant),
                 )
                 if not too_large:
-                    conn.execute(
-                        "INSERT INTO httpx_resilient_cache (key, variant, url_key, vary, status,"
-                        " headers, body, request_time, response_time, size, accessed)"
-                        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {_NEXT_TICK})",
-                        values,
-                    )
+                    conn.execute(_INSERT, values)
                     self._evict(conn)
                 conn.execute("COMMIT")
             except BaseException:

@@ -5,12 +5,14 @@
 - ``fetch``: bulk-fetch URLs from a file or stdin; JSON Lines results on stdout.
 - ``chaos-server``: run the chaos server alone, to test your own configuration.
 
-Each command's module is imported only when it runs.
+Each command's module is imported only when it runs (the functions here that run them
+are named ``_*_command`` so that importing ``._fetch`` cannot shadow them).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
@@ -20,14 +22,19 @@ __all__ = ["build_parser", "main"]
 BACKENDS = ("asyncio", "trio")
 
 
-def _bounded(kind: Callable[[str], float], low: float, name: str) -> Callable[[str], float]:
+def _bounded(
+    kind: Callable[[str], float], name: str, low: float, *, above: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite number of ``kind``, ``>= low`` (``> low`` if ``above``)."""
+
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not value >= low:  # also rejects nan
-            raise argparse.ArgumentTypeError(f"{name} must be >= {low:g}, got {text!r}")
+        if not math.isfinite(value) or value < low or (above and value == low):
+            bound = f"> {low:g}" if above else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {text!r}")
         return value
 
     return parse
@@ -48,8 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="compare a bare client with the full stack against a chaos server"
     )
-    demo.add_argument("--requests", type=_bounded(int, 1, "--requests"), default=400,
-                      help="requests in the workload (default 400)")  # fmt: skip
+    demo.add_argument(
+        "--requests",
+        type=_bounded(int, "--requests", 1),
+        default=400,
+        help="requests in the workload (default 400)",
+    )
     demo.add_argument("--seed", type=int, default=1, help="seed of workload and faults")
     demo.add_argument("--no-progress", action="store_true", help="no live progress display")
     demo.add_argument("-v", "--verbose", action="store_true", help="show the layers' log events")
@@ -62,13 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(API_RATE_LIMIT, API_RETRY_MAX_RETRIES, ...); flags override them.",
     )
     fetch.add_argument("file", nargs="?", default="-", help="file of URLs, one a line ('-': stdin)")
-    fetch.add_argument("--rate", type=_bounded(float, 0, "--rate"), help="requests per second")
-    fetch.add_argument("--concurrency", type=_bounded(int, 1, "--concurrency"),
-                       help="requests in flight at once")  # fmt: skip
-    fetch.add_argument("--retries", type=_bounded(int, 0, "--retries"), help="retries per URL")
+    fetch.add_argument(
+        "--rate", type=_bounded(float, "--rate", 0, above=True), help="requests per second"
+    )
+    fetch.add_argument(
+        "--concurrency", type=_bounded(int, "--concurrency", 1), help="requests in flight at once"
+    )
+    fetch.add_argument("--retries", type=_bounded(int, "--retries", 0), help="retries per URL")
     fetch.add_argument("--cache", action="store_true", help="cache responses in memory")
-    fetch.add_argument("--timeout", type=_bounded(float, 0, "--timeout"),
-                       help="network timeout in seconds")  # fmt: skip
+    fetch.add_argument(
+        "--timeout",
+        type=_bounded(float, "--timeout", 0, above=True),
+        help="network timeout in seconds",
+    )
     fetch.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     _add_common(fetch)
 
@@ -76,15 +93,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any)")
     serve.add_argument("--seed", type=int, default=0, help="seed of the faults (default 0)")
-    serve.add_argument("--rate", type=_bounded(float, 0.001, "--rate"), default=10.0,
-                       help="/ratelimited tokens per second (default 10)")  # fmt: skip
-    serve.add_argument("--rate-burst", type=_bounded(int, 1, "--rate-burst"), default=5,
-                       help="/ratelimited bucket size (default 5)")  # fmt: skip
+    serve.add_argument(
+        "--rate",
+        type=_bounded(float, "--rate", 0, above=True),
+        default=10.0,
+        help="/ratelimited tokens per second (default 10)",
+    )
+    serve.add_argument(
+        "--rate-burst",
+        type=_bounded(int, "--rate-burst", 1),
+        default=5,
+        help="/ratelimited bucket size (default 5)",
+    )
+    serve.add_argument(
+        "--quota",
+        type=_bounded(float, "--quota", 0, above=True),
+        help="requests/s for the whole server, then 429 (default: none)",
+    )
+    serve.add_argument(
+        "--quota-burst",
+        type=_bounded(int, "--quota-burst", 1),
+        help="the quota's bucket size (default: the quota)",
+    )
     _add_common(serve)
     return parser
 
 
-def _fetch(
+def _fetch_command(
     args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO, err: TextIO
 ) -> int:
     from .. import ConfigError, EnvironmentConfig
@@ -123,13 +158,19 @@ def _fetch(
         parser.error(str(exc))
 
 
-def _serve(args: argparse.Namespace, out: TextIO) -> int:
+def _serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import anyio
 
     from .._chaos_app import ENDPOINTS, ChaosApp
     from .._chaos_server import ChaosServer
 
-    app = ChaosApp(args.seed, rate=args.rate, rate_burst=args.rate_burst)
+    app = ChaosApp(
+        args.seed,
+        rate=args.rate,
+        rate_burst=args.rate_burst,
+        quota=args.quota,
+        quota_burst=args.quota_burst,
+    )
     server = ChaosServer(app, host=args.host, port=args.port)
 
     async def serve() -> None:
@@ -140,9 +181,26 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
 
     try:
         anyio.run(serve, backend=args.backend)
-    except KeyboardInterrupt:
-        print("stopped", file=out)
-    return 0
+    except BaseException as exc:  # task groups may wrap what we look for in groups
+        leaves = _leaves(exc)
+        if all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+            print("stopped", file=out)
+            return 0
+        if len(leaves) == 1 and isinstance(leaves[0], OSError):  # the port is taken, say
+            reason = leaves[0].strerror or leaves[0]
+            where = f"{args.host}:{args.port}"
+            print(f"httpx-resilient chaos-server: cannot listen on {where}: {reason}", file=err)
+            return 1
+        raise
+    return 0  # not reached: the server runs until interrupted
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc``, exception groups flattened."""
+    group: Sequence[BaseException] | None = getattr(exc, "exceptions", None)
+    if group is None:
+        return [exc]
+    return [leaf for inner in group for leaf in _leaves(inner)]
 
 
 def main(
@@ -172,5 +230,5 @@ def main(
             verbose=args.verbose,
         )
     if args.command == "fetch":
-        return _fetch(args, parser, out, err)
-    return _serve(args, out)
+        return _fetch_command(args, parser, out, err)
+    return _serve_command(args, out, err)
