@@ -6,10 +6,13 @@ Every case is timed in this one process, in rounds; the figure is the median of 
 rounds, in microseconds per request. The upstream is ``httpx.MockTransport`` answering
 at once, so the figures are the libraries' own costs:
 
-- through ``httpx.AsyncClient`` (what a user pays, body read): bare MockTransport,
-  our fresh memory hit, hishel's hit, our miss (``no-store`` responses), hishel's miss;
+- through ``httpx.AsyncClient`` (what a user pays, body read): bare MockTransport (its
+  body already in memory, and streamed as from a real connection), our fresh memory
+  hit, hishel's hit, our miss (``no-store`` responses), hishel's miss;
 - the layer alone (``handle_async_request`` plus reading the body, no client): the
-  hit path of each cache and the miss overhead over the bare transport.
+  hit path of each cache and the miss cost over the bare transport;
+- the layer alone without reading the body: what the cache itself adds to a hit
+  (reading a streamed body is httpx's work, the same for any streamed response).
 
 hishel 2 ships only SQLite (needs ``anysqlite``) and Redis storages, so it is given a
 minimal in-memory storage below: both caches then hit memory, a like-for-like race.
@@ -29,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from httpx_resilient._body import ReplayStream
 from httpx_resilient._cache import CacheTransport
 from httpx_resilient._config import CacheConfig
 
@@ -98,6 +102,14 @@ def hishel_transport(inner: httpx.AsyncBaseTransport, *, rfc: bool) -> httpx.Asy
 
 
 Call = Callable[[], Awaitable[None]]
+Factory = Callable[[], httpx.AsyncBaseTransport]
+
+
+def streamed(headers: dict[str, str]) -> httpx.MockTransport:
+    """Like ``upstream``, but the body arrives as a stream, as from a real connection."""
+    return httpx.MockTransport(
+        lambda request: httpx.Response(200, headers=headers, stream=ReplayStream(BODY))
+    )
 
 
 def client_call(client: httpx.AsyncClient) -> Call:
@@ -108,81 +120,93 @@ def client_call(client: httpx.AsyncClient) -> Call:
     return call
 
 
-def layer_call(transport: httpx.AsyncBaseTransport) -> Call:
+def layer_call(transport: httpx.AsyncBaseTransport, *, read: bool = True) -> Call:
     request = httpx.Request("GET", URL, headers={"Accept": "*/*", "User-Agent": "bench"})
 
     async def call() -> None:
         response = await transport.handle_async_request(request)
-        await response.aread()
+        if read:
+            await response.aread()
 
     return call
 
 
-def cases() -> dict[str, tuple[str, Callable[[], httpx.AsyncBaseTransport]]]:
-    """name -> (how it is called, a factory of the transport under test)."""
-    return {
-        "bare MockTransport (cacheable)": ("both", lambda: upstream(CACHEABLE)),
-        "httpx_resilient hit": (
-            "both",
-            lambda: CacheTransport(upstream(CACHEABLE), CacheConfig()),
-        ),
-        "hishel hit (RFC 9111 mode)": (
-            "both",
-            lambda: hishel_transport(upstream(CACHEABLE), rfc=True),
-        ),
-        "hishel hit (non-RFC mode)": (
-            "both",
-            lambda: hishel_transport(upstream(CACHEABLE), rfc=False),
-        ),
-        "bare MockTransport (no-store)": ("both", lambda: upstream(UNCACHEABLE)),
-        "httpx_resilient miss (no-store)": (
-            "both",
-            lambda: CacheTransport(upstream(UNCACHEABLE), CacheConfig()),
-        ),
-        "hishel miss (no-store, RFC mode)": (
-            "both",
-            lambda: hishel_transport(upstream(UNCACHEABLE), rfc=True),
-        ),
-    }
+def ours(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    return CacheTransport(inner, CacheConfig())
 
 
-async def main(rounds: int, requests: int) -> dict[str, float]:
+def hishel(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    return hishel_transport(inner, rfc=True)
+
+
+def hishel_plain(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    return hishel_transport(inner, rfc=False)
+
+
+#: (label, how it is called, transport factory)
+CASES: list[tuple[str, str, Factory]] = [
+    ("bare MockTransport, body in memory", "client", lambda: upstream(CACHEABLE)),
+    ("bare MockTransport, streamed body", "client", lambda: streamed(CACHEABLE)),
+    ("httpx_resilient hit", "client", lambda: ours(upstream(CACHEABLE))),
+    ("hishel hit (RFC 9111 mode)", "client", lambda: hishel(upstream(CACHEABLE))),
+    ("hishel hit (non-RFC mode)", "client", lambda: hishel_plain(upstream(CACHEABLE))),
+    ("bare MockTransport, no-store", "client", lambda: upstream(UNCACHEABLE)),
+    ("httpx_resilient miss (no-store)", "client", lambda: ours(upstream(UNCACHEABLE))),
+    ("hishel miss (no-store, RFC 9111 mode)", "client", lambda: hishel(upstream(UNCACHEABLE))),
+    ("httpx_resilient hit", "layer", lambda: ours(upstream(CACHEABLE))),
+    ("hishel hit (RFC 9111 mode)", "layer", lambda: hishel(upstream(CACHEABLE))),
+    ("hishel hit (non-RFC mode)", "layer", lambda: hishel_plain(upstream(CACHEABLE))),
+    ("httpx_resilient hit", "headers", lambda: ours(upstream(CACHEABLE))),
+    ("hishel hit (RFC 9111 mode)", "headers", lambda: hishel(upstream(CACHEABLE))),
+    ("bare MockTransport, no-store", "layer", lambda: upstream(UNCACHEABLE)),
+    ("httpx_resilient miss (no-store)", "layer", lambda: ours(upstream(UNCACHEABLE))),
+    ("hishel miss (no-store, RFC 9111 mode)", "layer", lambda: hishel(upstream(UNCACHEABLE))),
+]
+MODES = {
+    "client": "through httpx.AsyncClient (get + body)",
+    "layer": "layer alone (handle_async_request + aread)",
+    "headers": "layer alone, headers only (handle_async_request)",
+}
+
+
+async def main(rounds: int, requests: int) -> dict[tuple[str, str], float]:
     """Time every case, interleaving rounds so that load on the machine hits all alike."""
-    calls: dict[str, Call] = {}
+    calls: dict[tuple[str, str], Call] = {}
     async with contextlib.AsyncExitStack() as stack:
-        for name, (_, factory) in cases().items():
-            client = await stack.enter_async_context(httpx.AsyncClient(transport=factory()))
-            calls[f"client: {name}"] = client_call(client)
-            calls[f"layer:  {name}"] = layer_call(factory())
+        for label, mode, factory in CASES:
+            if mode == "client":
+                client = httpx.AsyncClient(transport=factory())
+                calls[label, mode] = client_call(await stack.enter_async_context(client))
+            else:
+                calls[label, mode] = layer_call(factory(), read=mode == "layer")
         for call in calls.values():  # warm up, and fill the caches
             for _ in range(200):
                 await call()
-        samples: dict[str, list[float]] = {name: [] for name in calls}
+        samples: dict[tuple[str, str], list[float]] = {case: [] for case in calls}
         for _ in range(rounds):
-            for name, call in calls.items():
+            for case, call in calls.items():
                 start = time.perf_counter()
                 for _ in range(requests):
                     await call()
-                samples[name].append((time.perf_counter() - start) / requests * 1e6)
-    results = {name: statistics.median(values) for name, values in samples.items()}
-    width = max(map(len, results))
+                samples[case].append((time.perf_counter() - start) / requests * 1e6)
+    results = {case: statistics.median(values) for case, values in samples.items()}
     print(f"median of {rounds} interleaved rounds x {requests} requests, µs per request")
-    for name, value in results.items():
-        print(f"  {name:<{width}}  {value:8.1f}")
+    for mode, title in MODES.items():
+        print(f"{title}:")
+        for (label, case_mode), value in results.items():
+            if case_mode == mode:
+                print(f"  {label:<40} {value:8.1f}")
 
-    def ratio(a: str, b: str) -> float:
-        return results[a] / results[b]
+    def ratio(label_a: str, label_b: str, mode: str) -> float:
+        return results[label_a, mode] / results[label_b, mode]
 
-    ours, hishel = "httpx_resilient hit", "hishel hit (RFC 9111 mode)"
-    bare_miss = "bare MockTransport (no-store)"
-    print(f"hit, layer alone: hishel / ours = {ratio(f'layer:  {hishel}', f'layer:  {ours}'):.1f}x")
-    print(f"hit, via client:  hishel / ours = {ratio(f'client: {hishel}', f'client: {ours}'):.1f}x")
-    for who, case in (
-        ("ours", "httpx_resilient miss (no-store)"),
-        ("hishel", "hishel miss (no-store, RFC mode)"),
-    ):
-        extra = results[f"layer:  {case}"] - results[f"layer:  {bare_miss}"]
-        print(f"miss overhead over bare MockTransport, layer alone, {who}: {extra:.1f} µs")
+    hit, rival = "httpx_resilient hit", "hishel hit (RFC 9111 mode)"
+    for mode in MODES:
+        print(f"hit, {MODES[mode]}: hishel / ours = {ratio(rival, hit, mode):.1f}x")
+    bare = results["bare MockTransport, no-store", "layer"]
+    for label in ("httpx_resilient miss (no-store)", "hishel miss (no-store, RFC 9111 mode)"):
+        print(f"miss cost over bare MockTransport, layer alone, {label}: ", end="")
+        print(f"{results[label, 'layer'] - bare:.1f} µs")
     return results
 
 

@@ -32,21 +32,20 @@ it every endpoint answers 429 with ``Retry-After`` and RateLimit headers.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from ._chaos_quota import TokenBucket
+from ._chaos_http import BadRequest, Reply, TokenBucket, json_reply, param
 from ._config import _int_at_least, _positive
 from ._errors import ConfigError
 
-__all__ = ["ENDPOINTS", "ChaosApp", "Reply"]
+__all__ = ["ENDPOINTS", "ChaosApp"]
 
 ENDPOINTS = (
     "/ok",
@@ -62,32 +61,7 @@ ENDPOINTS = (
     "/stats",
 )
 _ITEM_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_JSON = ("content-type", "application/json")
 _MAX_MS = 30_000
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What the server should do for one request.
-
-    Attributes:
-        status: the status code.
-        headers: response headers (the server adds Date, Server and framing).
-        body: the body (not sent for HEAD, 204 or 304).
-        delay: seconds to wait before sending the status line.
-        chunks: send the body in this many pieces (``chunk_delay`` apart, chunked
-            encoding); 0 sends it at once with a Content-Length.
-        chunk_delay: seconds between two pieces.
-        reset: drop the connection instead of answering.
-    """
-
-    status: int = 200
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-    delay: float = 0.0
-    chunks: int = 0
-    chunk_delay: float = 0.0
-    reset: bool = False
 
 
 class _Call(NamedTuple):
@@ -99,37 +73,13 @@ class _Call(NamedTuple):
     now: float
 
 
-class _BadRequest(Exception):
-    """A query parameter out of range; answered with 400."""
-
-
-def _json_reply(status: int, payload: object, *headers: tuple[str, str]) -> Reply:
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    return Reply(status, (_JSON, *headers), body)
-
-
-def _param(
-    query: dict[str, list[str]], name: str, default: float, low: float, high: float
-) -> float:
-    values = query.get(name)
-    if not values:
-        return default
-    try:
-        value = float(values[0])
-    except ValueError:
-        raise _BadRequest(f"{name} must be a number") from None
-    if not low <= value <= high:  # also rejects nan
-        raise _BadRequest(f"{name} must be between {low:g} and {high:g}")
-    return value
-
-
 def _dispatch(route: Callable[[_Call], Reply] | None, call: _Call) -> Reply:
     if route is None:
-        return _json_reply(404, {"error": "no such endpoint", "endpoints": ENDPOINTS})
+        return json_reply(404, {"error": "no such endpoint", "endpoints": ENDPOINTS})
     try:
         return route(call)
-    except _BadRequest as exc:
-        return _json_reply(400, {"error": str(exc)})
+    except BadRequest as exc:
+        return json_reply(400, {"error": str(exc)})
 
 
 class ChaosApp:
@@ -221,9 +171,9 @@ class ChaosApp:
         split = urlsplit(target)
         path = split.path
         if path == "/stats":
-            return _json_reply(200, self.stats(), ("cache-control", "no-store"))
+            return json_reply(200, self.stats(), ("cache-control", "no-store"))
         if path == "/":
-            return _json_reply(200, {"endpoints": ENDPOINTS})
+            return json_reply(200, {"endpoints": ENDPOINTS})
         endpoint = "/items" if path.startswith("/items/") else path
         route = self._routes.get(endpoint)
         if route is None:
@@ -240,27 +190,27 @@ class ChaosApp:
         return reply
 
     def _ok(self, call: _Call) -> Reply:
-        return _json_reply(200, {"status": "ok"})
+        return json_reply(200, {"status": "ok"})
 
     def _latency(self, call: _Call) -> Reply:
-        ms = _param(call.query, "ms", 100, 0, _MAX_MS)
-        return Reply(200, (_JSON,), b'{"latency_ms":%d}' % ms, delay=ms / 1000)
+        ms = param(call.query, "ms", 100, 0, _MAX_MS)
+        return replace(json_reply(200, {"latency_ms": int(ms)}), delay=ms / 1000)
 
     def _flaky(self, call: _Call) -> Reply:
-        fail = _param(call.query, "fail", 0.3, 0, 1)
+        fail = param(call.query, "fail", 0.3, 0, 1)
         rng = self.rng("/flaky")
         failed, status = rng.random() < fail, rng.choice((502, 503, 504))
         if failed:
-            return _json_reply(status, {"error": "flaky upstream"})
-        return _json_reply(200, {"status": "ok"})
+            return json_reply(status, {"error": "flaky upstream"})
+        return json_reply(200, {"status": "ok"})
 
     def _burst(self, call: _Call) -> Reply:
-        every = int(_param(call.query, "every", 20, 1, 1_000_000))
-        length = min(every, int(_param(call.query, "length", 5, 0, 1_000_000)))
+        every = int(param(call.query, "every", 20, 1, 1_000_000))
+        length = min(every, int(param(call.query, "length", 5, 0, 1_000_000)))
         n = self.endpoints["/burst"] - 1  # this request's number, from 0
         if n % every >= every - length:
-            return _json_reply(503, {"error": "burst of failures"})
-        return _json_reply(200, {"status": "ok"})
+            return json_reply(503, {"error": "burst of failures"})
+        return json_reply(200, {"status": "ok"})
 
     def _over_quota(self, now: float) -> Reply | None:
         """A 429 when the server-wide quota is spent, else ``None``."""
@@ -270,25 +220,25 @@ class ChaosApp:
         if allowed:
             return None
         self.rate_limited += 1
-        return _json_reply(429, {"error": "over the server's quota"}, *headers)
+        return json_reply(429, {"error": "over the server's quota"}, *headers)
 
     def _ratelimited(self, call: _Call) -> Reply:
         allowed, headers = self._bucket.take(call.now)
         if allowed:
-            return _json_reply(200, {"status": "ok"}, *headers)
+            return json_reply(200, {"status": "ok"}, *headers)
         self.rate_limited += 1
-        return _json_reply(429, {"error": "rate limited"}, *headers)
+        return json_reply(429, {"error": "rate limited"}, *headers)
 
     def _reset(self, call: _Call) -> Reply:
-        p = _param(call.query, "p", 1.0, 0, 1)
+        p = param(call.query, "p", 1.0, 0, 1)
         if self.rng("/reset").random() < p:
             return Reply(reset=True)
-        return _json_reply(200, {"status": "ok"})
+        return json_reply(200, {"status": "ok"})
 
     def _cacheable(self, call: _Call) -> Reply:
-        max_age = int(_param(call.query, "max_age", 60, 0, 31_536_000))
+        max_age = int(param(call.query, "max_age", 60, 0, 31_536_000))
         hits = self.endpoints["/cacheable"]
-        return _json_reply(200, {"hits": hits}, ("cache-control", f"max-age={max_age}"))
+        return json_reply(200, {"hits": hits}, ("cache-control", f"max-age={max_age}"))
 
     def _etag(self, call: _Call) -> Reply:
         key = call.query.get("key", [""])[0][:64]
@@ -301,12 +251,12 @@ class ChaosApp:
         if etag in candidates or "*" in candidates:
             self.not_modified += 1
             return Reply(304, validators)
-        return _json_reply(200, {"key": key, "version": digest}, *validators)
+        return json_reply(200, {"key": key, "version": digest}, *validators)
 
     def _slow_body(self, call: _Call) -> Reply:
-        chunks = int(_param(call.query, "chunks", 8, 1, 1000))
-        delay_ms = _param(call.query, "delay_ms", 50, 0, 10_000)
-        size = int(_param(call.query, "size", 1024, 0, 1_048_576))
+        chunks = int(param(call.query, "chunks", 8, 1, 1000))
+        delay_ms = param(call.query, "delay_ms", 50, 0, 10_000)
+        size = int(param(call.query, "size", 1024, 0, 1_048_576))
         body = b"x" * size
         content_type = ("content-type", "application/octet-stream")
         return Reply(200, (content_type,), body, chunks=chunks, chunk_delay=delay_ms / 1000)
@@ -314,7 +264,7 @@ class ChaosApp:
     def _item(self, call: _Call) -> Reply:
         item_id = call.path[len("/items/") :]
         if not _ITEM_ID.fullmatch(item_id):
-            return _json_reply(404, {"error": "no such item"})
+            return json_reply(404, {"error": "no such item"})
         seeded = random.Random(f"{self.seed}:item:{item_id}")
         item = {
             "id": item_id,
@@ -323,4 +273,4 @@ class ChaosApp:
             "stock": seeded.randrange(0, 1000),
         }
         delay = self.rng("/items").uniform(0.005, 0.030)
-        return replace(_json_reply(200, item), delay=delay)
+        return replace(json_reply(200, item), delay=delay)

@@ -3,11 +3,7 @@
 ``ChaosServer.serve()`` listens and hands each request to a ``ChaosApp``; it keeps
 connections alive, bounds what it reads (header block, request body) and never waits
 forever: a connection whose single read or write takes longer than ``io_timeout`` is
-closed (an idle keep-alive connection too). Two ways to run it:
-
-- ``async with run_chaos_server(app) as url:`` in the caller's event loop;
-- ``with chaos_server_thread(app) as url:`` in a background thread with its own loop,
-  for synchronous code and tests.
+closed (an idle keep-alive connection too). ``_chaos`` has the ways to run it.
 """
 
 from __future__ import annotations
@@ -17,25 +13,24 @@ import email.utils
 import logging
 import socket
 import struct
-from collections.abc import AsyncIterator, Iterator
-from typing import Literal
 
 import anyio
 import anyio.abc
-import anyio.from_thread
 import h11
 
-from ._chaos_app import ChaosApp, Reply
+from ._chaos_app import ChaosApp
+from ._chaos_http import Reply
 from ._clock import SYSTEM_CLOCK, Clock, wall_time
 from ._config import _int_at_least, _positive
 
-__all__ = ["ChaosServer", "chaos_server_thread", "run_chaos_server"]
+__all__ = ["ChaosServer"]
 
 logger = logging.getLogger("httpx_resilient.chaos")
 
 _SERVER = ("server", "httpx-resilient-chaos")
 _RECEIVE_BYTES = 65536
 _LINGER_ZERO = struct.pack("ii", 1, 0)
+_LINGER_BYTES = 256 * 1024  # drained at most after an error answer
 _DROPPED = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, h11.ProtocolError)
 
 
@@ -112,6 +107,20 @@ class _Connection:
         ]
         response = h11.Response(status_code=status, headers=headers)
         await self.send(response, h11.Data(data=body), h11.EndOfMessage())
+        await self._linger()
+
+    async def _linger(self) -> None:
+        """Half-close, then drop what the peer still sends (bounded) until it closes.
+
+        Closing with unread bytes in the socket would send a TCP RST, and the peer could
+        lose the answer it has not read yet.
+        """
+        with contextlib.suppress(*_DROPPED, anyio.EndOfStream):
+            await self.stream.send_eof()
+            drained = 0
+            while drained < _LINGER_BYTES:
+                self.io_since = self.server.clock.now()
+                drained += len(await self.stream.receive(_RECEIVE_BYTES))
 
     async def reset(self) -> None:
         """Drop the connection with a TCP RST where the platform lets us."""
@@ -265,43 +274,3 @@ class ChaosServer:
             if size > self.max_body_bytes:
                 await connection.error(413, "request body too large\n")
                 raise _Closed
-
-
-@contextlib.asynccontextmanager
-async def run_chaos_server(
-    app: ChaosApp | None = None, *, seed: int = 0, host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[str]:
-    """Run a ``ChaosServer`` in the current event loop; yields its base URL.
-
-    Keep the ``app`` to read ``app.stats()`` directly.
-    """
-    server = ChaosServer(app, seed=seed, host=host, port=port)
-    async with anyio.create_task_group() as tg:
-        url: str = await tg.start(server.serve)
-        try:
-            yield url
-        finally:
-            tg.cancel_scope.cancel()
-
-
-@contextlib.contextmanager
-def chaos_server_thread(
-    app: ChaosApp | None = None,
-    *,
-    seed: int = 0,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    backend: Literal["asyncio", "trio"] = "asyncio",
-) -> Iterator[str]:
-    """Run a ``ChaosServer`` in a background thread with its own event loop.
-
-    Yields the base URL (``http://127.0.0.1:<port>``); the server stops on exit. Read
-    what it saw from ``GET /stats`` (the ``app`` belongs to the server's thread).
-    """
-    server = ChaosServer(app, seed=seed, host=host, port=port)
-    with anyio.from_thread.start_blocking_portal(backend) as portal:
-        future, url = portal.start_task(server.serve)
-        try:
-            yield url
-        finally:
-            future.cancel()

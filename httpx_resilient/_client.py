@@ -1,8 +1,7 @@
 """``RateLimitedAPIClient``: an ``httpx.AsyncClient`` with the resilience stack built in.
 
 It builds a ``ResilientTransport`` from config objects, adds ``priority=`` to every
-request method (stored in ``request.extensions["priority"]``), and reports metrics and
-health. Everything else is plain ``httpx.AsyncClient``.
+request method (as ``request.extensions["priority"]``) and reports metrics and health.
 """
 
 from __future__ import annotations
@@ -32,36 +31,26 @@ from ._stack import ResilientTransport
 if TYPE_CHECKING:
     from typing import TypedDict
 
+    from httpx import _types as t
     from httpx._client import UseClientDefault
-    from httpx._types import (
-        AuthTypes,
-        CookieTypes,
-        HeaderTypes,
-        QueryParamTypes,
-        RequestContent,
-        RequestData,
-        RequestExtensions,
-        RequestFiles,
-        TimeoutTypes,
-    )
     from typing_extensions import Unpack
 
     from ._health import HealthStatus
     from ._metrics import ClientMetrics
 
     class _Options(TypedDict, total=False):
-        params: QueryParamTypes | None
-        headers: HeaderTypes | None
-        cookies: CookieTypes | None
-        auth: AuthTypes | UseClientDefault | None
+        params: t.QueryParamTypes | None
+        headers: t.HeaderTypes | None
+        cookies: t.CookieTypes | None
+        auth: t.AuthTypes | UseClientDefault | None
         follow_redirects: bool | UseClientDefault
-        timeout: TimeoutTypes | UseClientDefault
-        extensions: RequestExtensions | None
+        timeout: t.TimeoutTypes | UseClientDefault
+        extensions: t.RequestExtensions | None
 
     class _BodyOptions(_Options, total=False):
-        content: RequestContent | None
-        data: RequestData | None
-        files: RequestFiles | None
+        content: t.RequestContent | None
+        data: t.RequestData | None
+        files: t.RequestFiles | None
         json: Any
 
 
@@ -151,7 +140,6 @@ class RateLimitedAPIClient(httpx.AsyncClient):
     def from_environment(
         cls,
         base_url: httpx.URL | str = "",
-        *,
         prefix: str = "API_",
         environ: Mapping[str, str] | None = None,
         **httpx_kwargs: Any,
@@ -200,7 +188,7 @@ class RateLimitedAPIClient(httpx.AsyncClient):
         request: httpx.Request,
         *,
         stream: bool = False,
-        auth: AuthTypes | UseClientDefault | None = httpx.USE_CLIENT_DEFAULT,
+        auth: t.AuthTypes | UseClientDefault | None = httpx.USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = httpx.USE_CLIENT_DEFAULT,
     ) -> httpx.Response:
         if self._closing or self.is_closed:
@@ -220,8 +208,8 @@ class RateLimitedAPIClient(httpx.AsyncClient):
 
         Args:
             grace: first refuse new requests and wait up to this many seconds (on the
-                client's clock) for requests in flight to finish. ``None`` (default)
-                closes at once; requests still in flight may end in an httpx error.
+                client's clock) for requests in flight to finish (a ``stream()`` counts
+                until its headers arrive). ``None`` (default) closes at once.
         """
         self._closing = True
         if grace is not None and self._active and not self.is_closed:
@@ -237,19 +225,16 @@ class RateLimitedAPIClient(httpx.AsyncClient):
                 tg.cancel_scope.cancel()
         await super().aclose()
 
-    def _with(self, kwargs: dict[str, Any], priority: int | None) -> dict[str, Any]:
-        """Merge ``priority`` (and the default ``timeout_budget``) into the extensions."""
-        if priority is None and self._budget is None:
-            return kwargs
-        extensions = dict(kwargs.get("extensions") or {})
+    def _extensions(self, given: Mapping[str, Any] | None, priority: int | None) -> dict[str, Any]:
+        """The caller's extensions (never modified) plus ``priority`` and the budget."""
+        extensions = dict(given or {})
         if priority is not None:
             if isinstance(priority, bool) or not isinstance(priority, int):
                 raise ConfigError("priority", f"must be an int, got {type(priority).__name__}")
             extensions["priority"] = priority
         if self._budget is not None:
             extensions.setdefault("timeout_budget", self._budget)
-        kwargs["extensions"] = extensions
-        return kwargs
+        return extensions
 
     async def request(
         self,
@@ -259,8 +244,10 @@ class RateLimitedAPIClient(httpx.AsyncClient):
         priority: int | None = None,
         **kwargs: Unpack[_BodyOptions],
     ) -> httpx.Response:
-        """Send a request; ``priority`` (higher first) orders it in the queue."""
-        return await super().request(method, url, **self._with(dict(kwargs), priority))
+        """Send a request; ``priority`` (int, higher first) orders it in the queue."""
+        if priority is not None or self._budget is not None:
+            kwargs["extensions"] = self._extensions(kwargs.get("extensions"), priority)
+        return await super().request(method, url, **kwargs)
 
     @asynccontextmanager
     async def stream(
@@ -272,8 +259,10 @@ class RateLimitedAPIClient(httpx.AsyncClient):
         **kwargs: Unpack[_BodyOptions],
     ) -> AsyncIterator[httpx.Response]:
         """Stream a response; ``priority`` as for ``request()``."""
-        async with super().stream(method, url, **self._with(dict(kwargs), priority)) as r:
-            yield r
+        if priority is not None or self._budget is not None:
+            kwargs["extensions"] = self._extensions(kwargs.get("extensions"), priority)
+        async with super().stream(method, url, **kwargs) as response:
+            yield response
 
     async def get(
         self, url: httpx.URL | str, *, priority: int | None = None, **kwargs: Unpack[_Options]

@@ -14,19 +14,21 @@ from httpx_resilient._cache._directives import (
     parse_directives,
     response_info,
 )
+from httpx_resilient._cache._fields import (
+    conditional_headers,
+    invalidation_targets,
+    merge_headers,
+    stored_headers,
+    validators_match,
+)
 from httpx_resilient._cache._policy import (
     NO_DIRECTIVES,
     Decision,
     RequestDirectives,
     Stored,
-    conditional_headers,
     decide,
-    invalidation_targets,
-    merge_headers,
     stale_if_error_allows,
     storable,
-    stored_headers,
-    validators_match,
 )
 
 T0 = 1_700_000_000.0  # wall time the response arrived

@@ -123,7 +123,9 @@ async def test_last_modified_validator_and_200_replaces_entry() -> None:
     answers = iter(
         [
             httpx.Response(
-                200, headers={"Cache-Control": "max-age=5", "Last-Modified": modified}, content=b"v1"
+                200,
+                headers={"Cache-Control": "max-age=5", "Last-Modified": modified},
+                content=b"v1",
             ),
             httpx.Response(200, headers={"Cache-Control": "max-age=60"}, content=b"v2"),
         ]
@@ -142,9 +144,13 @@ async def test_last_modified_validator_and_200_replaces_entry() -> None:
 async def test_304_for_another_version_refetches_unconditionally() -> None:
     answers = iter(
         [
-            httpx.Response(200, headers={"Cache-Control": "max-age=1", "ETag": '"a"'}, content=b"a"),
+            httpx.Response(
+                200, headers={"Cache-Control": "max-age=1", "ETag": '"a"'}, content=b"a"
+            ),
             httpx.Response(304, headers={"ETag": '"b"'}),
-            httpx.Response(200, headers={"Cache-Control": "max-age=60", "ETag": '"b"'}, content=b"b"),
+            httpx.Response(
+                200, headers={"Cache-Control": "max-age=60", "ETag": '"b"'}, content=b"b"
+            ),
         ]
     )
     transport, upstream, clock = make(lambda request: next(answers))
@@ -321,7 +327,9 @@ async def test_body_over_max_entry_bytes_is_delivered_not_stored() -> None:
             for i in range(0, len(body), 1000):
                 yield body[i : i + 1000]
 
-        return httpx.Response(200, headers={"Cache-Control": "max-age=60"}, stream=_Stream(chunks()))
+        return httpx.Response(
+            200, headers={"Cache-Control": "max-age=60"}, stream=_Stream(chunks())
+        )
 
     transport, upstream, _ = make(handler, max_entry_bytes=1500)
     assert (await get(transport)).content == body
@@ -399,7 +407,7 @@ async def test_stale_while_revalidate_refreshes_once_in_background() -> None:
 
 async def test_stale_while_revalidate_without_task_group_revalidates_inline() -> None:
     headers = {"Cache-Control": "max-age=10, stale-while-revalidate=60"}
-    transport, upstream, clock = make(reply(b"x", **{"Cache_Control": headers["Cache-Control"]}))
+    transport, upstream, clock = make(reply(b"x", Cache_Control=headers["Cache-Control"]))
     await get(transport)
     clock.advance(20)
     response = await get(transport)
@@ -434,7 +442,9 @@ async def test_exiting_cancels_a_pending_background_refresh() -> None:
 )
 async def test_stale_if_error(failure: httpx.Response | Exception) -> None:
     answers: list[httpx.Response | Exception] = [
-        httpx.Response(200, headers={"Cache-Control": "max-age=10, stale-if-error=60"}, content=b"s"),
+        httpx.Response(
+            200, headers={"Cache-Control": "max-age=10, stale-if-error=60"}, content=b"s"
+        ),
         failure,
         failure,
     ]

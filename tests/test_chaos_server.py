@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from httpx_resilient import ConfigError
-from httpx_resilient._chaos_app import ChaosApp
-from httpx_resilient._chaos_server import ChaosServer, chaos_server_thread, run_chaos_server
+from httpx_resilient._chaos import ChaosApp, ChaosServer, chaos_server_thread, run_chaos_server
 
 pytestmark = pytest.mark.integration
 

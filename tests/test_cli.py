@@ -15,7 +15,7 @@ import sys
 import httpx
 import pytest
 
-from httpx_resilient._chaos_server import chaos_server_thread
+from httpx_resilient._chaos import chaos_server_thread
 from httpx_resilient._cli import main
 
 pytestmark = pytest.mark.integration
@@ -134,6 +134,8 @@ def test_fetch_names_a_bad_environment_variable(
         ["demo", "--requests", "0"],
         ["demo", "--backend", "curio"],
         ["fetch", "--rate", "fast"],
+        ["fetch", "--rate", "0"],
+        ["fetch", "--timeout", "inf"],
         ["fetch", "--concurrency", "0"],
         ["fetch", "/no/such/file"],
         ["chaos-server", "--rate-burst", "0"],
@@ -144,6 +146,14 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
         main(argv)
     assert info.value.code == 2
     assert "usage:" in capsys.readouterr().err or argv[:1] == ["fetch"]
+
+
+def test_chaos_server_command_reports_a_taken_port() -> None:
+    err = io.StringIO()
+    with chaos_server_thread() as url:
+        port = url.rsplit(":", 1)[1]
+        assert main(["chaos-server", "--port", port], out=io.StringIO(), err=err) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err.getvalue()
 
 
 def _default_sigint() -> None:

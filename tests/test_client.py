@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import datetime, timezone
 from functools import partial
 
@@ -451,3 +452,43 @@ async def test_aclose_grace_expires_on_the_clock() -> None:
             assert inner.closed == 1
             pending.fail(httpx.ReadError("connection closed"))
     assert errors == [httpx.ReadError]
+
+
+async def test_no_secret_in_our_logs_metrics_or_health(caplog: pytest.LogCaptureFixture) -> None:
+    sentinel = "sentinel-4f1c9e"
+    caplog.set_level(logging.DEBUG, logger="httpx_resilient")
+    calls = 0
+
+    async def provider() -> Token:
+        return Token(f"tok-{sentinel}", 3600)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(401 if calls == 1 else 503)
+
+    async with RateLimitedAPIClient(
+        "https://api.example",
+        auth=TokenAuth(provider),
+        cookies={"session": sentinel},
+        retry_config=RetryConfig(max_retries=2, base_delay=0.1),
+        circuit_breaker=CircuitBreakerConfig(failure_threshold=3),
+        transport=httpx.MockTransport(handler),
+        clock=FakeClock(autojump=True),
+    ) as client:
+        errors: list[str] = []
+        for _ in range(3):
+            try:
+                await client.get("/data", params={"api_key": sentinel}, priority=1)
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc) + str(exc))
+        report = await client.health_check()
+    assert errors  # the breaker opened
+    assert not [e for e in errors if sentinel in e]
+    assert report["status"] == "unhealthy"
+    ours = [r for r in caplog.records if r.name.startswith("httpx_resilient")]
+    assert ours, "the breaker and retries log events"
+    for record in ours:
+        assert sentinel not in record.getMessage()
+        assert sentinel not in repr(record.__dict__)
+    assert sentinel not in json.dumps(report)

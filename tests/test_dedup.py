@@ -267,6 +267,7 @@ async def test_ineligible_requests_each_make_their_own_call(kwargs: dict[str, ob
 
     inner = ScriptedTransport(handler)
     transport = DedupTransport(inner, DedupConfig())
+    kwargs = dict(kwargs)
     method = str(kwargs.pop("method"))
 
     async def script(crowd: Crowd) -> None:

@@ -15,7 +15,14 @@ import httpx
 
 from .._headers import http_date
 
-__all__ = ["MAX_DELTA", "ResponseInfo", "delta_seconds", "parse_directives", "response_info"]
+__all__ = [
+    "MAX_DELTA",
+    "ResponseInfo",
+    "delta_seconds",
+    "header_items",
+    "parse_directives",
+    "response_info",
+]
 
 #: RFC 9111 1.2.2: delta-seconds too large to represent count as 2**31.
 MAX_DELTA = 2_147_483_648.0
@@ -92,9 +99,29 @@ def _field_names(argument: str | None) -> tuple[str, ...]:
     return tuple(name.strip().lower() for name in argument.split(",") if name.strip())
 
 
-def _first(headers: httpx.Headers, name: str) -> str | None:
-    values = headers.get_list(name)
-    return values[0] if values else None
+def header_items(headers: httpx.Headers) -> list[tuple[bytes, bytes, bytes]]:
+    """``(raw name, lower-case name, value)`` for each header line, in order.
+
+    httpx keeps exactly these triples; reading them saves a copy and a ``lower()`` per
+    line on every request and response. Falls back to the public API if that changes.
+    """
+    items = getattr(headers, "_list", None)
+    if isinstance(items, list) and (not items or len(items[0]) == 3):
+        return items
+    return [(name, name.lower(), value) for name, value in headers.raw]
+
+
+_WANTED = frozenset(
+    {b"cache-control", b"date", b"age", b"expires", b"last-modified", b"etag", b"vary"}
+)
+
+
+def _collect(headers: httpx.Headers) -> dict[bytes, list[str]]:
+    found: dict[bytes, list[str]] = {}
+    for _, name, value in header_items(headers):
+        if name in _WANTED:
+            found.setdefault(name, []).append(value.decode("latin-1"))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,39 +162,49 @@ def _delta_or_zero(directives: dict[str, str | None], name: str) -> float | None
     return 0.0 if value is None else value
 
 
-def _vary(headers: httpx.Headers) -> tuple[str, ...]:
-    names = {
-        name.strip().lower() for name in headers.get_list("vary", split_commas=True) if name.strip()
-    }
+def _vary(lines: list[str] | None) -> tuple[str, ...]:
+    if not lines:
+        return ()
+    names = {name.strip().lower() for line in lines for name in line.split(",") if name.strip()}
     return tuple(sorted(names))
+
+
+def _first(found: dict[bytes, list[str]], name: bytes) -> str | None:
+    values = found.get(name)
+    return values[0].strip() if values else None
+
+
+_NOTHING = ResponseInfo()
 
 
 def response_info(headers: httpx.Headers) -> ResponseInfo:
     """Parse the caching-related headers of a response."""
-    cc = parse_directives(headers.get("cache-control"))
-    expires_raw = _first(headers, "expires")
-    expires = http_date(expires_raw.strip()) if expires_raw is not None else None
-    last_modified_raw = _first(headers, "last-modified")
-    date_raw = _first(headers, "date")
-    age_raw = headers.get("age")
-    etag = _first(headers, "etag")
+    found = _collect(headers)
+    if not found:
+        return _NOTHING
+    cc_lines = found.get(b"cache-control")
+    cc = parse_directives(", ".join(cc_lines) if cc_lines else None)
+    expires_raw = _first(found, b"expires")
+    expires = http_date(expires_raw) if expires_raw is not None else None
+    last_modified_raw = _first(found, b"last-modified")
+    date_raw = _first(found, b"date")
+    age_raw = _first(found, b"age")
+    etag = _first(found, b"etag")
     no_cache_arg = cc.get("no-cache")
     private_arg = cc.get("private")
     swr = cc.get("stale-while-revalidate")
     sie = cc.get("stale-if-error")
     return ResponseInfo(
-        date=http_date(date_raw.strip()) if date_raw is not None else None,
+        date=http_date(date_raw) if date_raw is not None else None,
         age=(delta_seconds(age_raw.split(",")[0]) or 0.0) if age_raw is not None else 0.0,
         max_age=_delta_or_zero(cc, "max-age"),
         s_maxage=_delta_or_zero(cc, "s-maxage"),
         expires=expires,
         expires_invalid=expires_raw is not None and expires is None,
-        last_modified=(
-            http_date(last_modified_raw.strip()) if last_modified_raw is not None else None
-        ),
-        last_modified_raw=last_modified_raw.strip() if last_modified_raw else None,
-        etag=etag.strip() if etag and etag.strip() else None,
-        vary=_vary(headers),
+        last_modified=http_date(last_modified_raw) if last_modified_raw else None,
+        last_modified_raw=last_modified_raw or None,
+        etag=etag or None,
+        vary=_vary(found.get(b"vary")),
         no_store="no-store" in cc,
         no_cache="no-cache" in cc and not _field_names(no_cache_arg),
         no_cache_fields=_field_names(no_cache_arg),

@@ -15,8 +15,9 @@ import httpx
 
 from .._body import ReplayStream, replay_response
 from ._directives import ResponseInfo, response_info
+from ._fields import stored_headers
 from ._keys import url_key, variant_key
-from ._policy import Stored, stored_headers
+from ._policy import Stored
 from ._storage import CacheEntry
 
 __all__ = [

@@ -1,9 +1,10 @@
 """Cache keys: which stored responses may answer a request.
 
-The primary key is a keyed BLAKE2b of the method, the normalised URL and the
-fingerprint of the request's credentials (``Authorization``, ``Proxy-Authorization``,
-``Cookie``; ``_credentials.fingerprint``), so one credential's response is never
-served to another, in any mode, and no key reveals a URL or a credential. The
+The primary key is a keyed BLAKE2b of the method, the normalised URL (userinfo
+included) and the fingerprint of the request's credentials (``Authorization``,
+``Proxy-Authorization``, ``Cookie`` through ``_credentials.fingerprint``, plus common
+API-key headers such as ``X-API-Key``), so one credential's response is never served to
+another, in any mode, and no key reveals a URL or a credential. The
 secondary key (variant) hashes the request headers named by the response's ``Vary``.
 All hashes use the storage's secret, so processes sharing a SQLite file agree on keys.
 """
@@ -16,14 +17,28 @@ from dataclasses import dataclass
 import httpx
 
 from .._credentials import fingerprint
+from ._directives import header_items
 
-__all__ = ["RequestScan", "primary_key", "scan_request", "url_key", "url_text", "variant_key"]
+__all__ = [
+    "EXTRA_CREDENTIALS",
+    "RequestScan",
+    "primary_key",
+    "scan_request",
+    "url_key",
+    "url_text",
+    "variant_key",
+]
 
 _CREDENTIAL, _CACHE_CONTROL, _PRAGMA, _BYPASS = range(4)
+#: API-key headers fingerprinted like ``Authorization`` (the same list as dedup's).
+EXTRA_CREDENTIALS = frozenset(
+    {b"x-api-key", b"api-key", b"x-auth-token", b"x-access-token", b"x-amz-security-token"}
+)
 _WATCHED = {
     b"authorization": _CREDENTIAL,
     b"proxy-authorization": _CREDENTIAL,
     b"cookie": _CREDENTIAL,
+    **dict.fromkeys(EXTRA_CREDENTIALS, _CREDENTIAL),
     b"cache-control": _CACHE_CONTROL,
     b"pragma": _PRAGMA,
     # The cache neither stores partial content nor answers a caller's own validation.
@@ -47,20 +62,11 @@ class RequestScan:
     bypass: bool = False
 
 
-def _lowered(headers: httpx.Headers) -> list[tuple[bytes, bytes, bytes]]:
-    # httpx keeps (raw name, lower-case name, value) triples; reading them saves a
-    # copy and a lower() per header on every request. Fall back to the public API.
-    items = getattr(headers, "_list", None)
-    if isinstance(items, list) and (not items or len(items[0]) == 3):
-        return items
-    return [(name, name.lower(), value) for name, value in headers.raw]
-
-
 def scan_request(headers: httpx.Headers) -> RequestScan | None:
     """Look through the request headers once; ``None`` if none of them matters."""
     scan: RequestScan | None = None
     watched = _WATCHED
-    for _, name, value in _lowered(headers):
+    for _, name, value in header_items(headers):
         kind = watched.get(name)
         if kind is None:
             continue
@@ -97,7 +103,17 @@ def primary_key(
     secret: bytes, method: str, url: httpx.URL, headers: httpx.Headers, credentials: bool
 ) -> str:
     """Keyed hash of method, URL and credential fingerprint (``credentials``: any present)."""
-    identity = fingerprint(headers, key=secret) if credentials else ""
+    identity = ""
+    if credentials:
+        identity = fingerprint(headers, key=secret)
+        extra = sorted(
+            name + b"\x00" + value
+            for _, name, value in header_items(headers)
+            if name in EXTRA_CREDENTIALS
+        )
+        if extra:
+            digest = hashlib.blake2b(b"\x01".join(extra), key=secret, digest_size=16)
+            identity = f"{identity}+{digest.hexdigest()}"
     return _digest(secret, f"{method}\x00{url_text(url)}\x00{identity}")
 
 

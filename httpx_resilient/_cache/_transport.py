@@ -11,51 +11,39 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable
 from types import TracebackType
 
 import anyio
 import httpx
 from anyio.abc import TaskGroup
 
-from .._body import read_bounded
 from .._clock import Clock, wall_time
 from .._config import CacheConfig
 from .._errors import ClientClosedError, ConfigError
 from .._layer import Layer
 from .._snapshots import CacheStatistics
-from ._directives import ResponseInfo, response_info
 from ._entries import (
     HIT,
     MISS,
-    REVALIDATED,
     STALE,
-    EntryView,
     close_response,
     gateway_timeout,
-    make_entry,
     mark,
     serve,
     view_of,
     with_headers,
 )
+from ._fields import invalidation_targets
 from ._keys import RequestScan, primary_key, scan_request, url_key, variant_key
 from ._memory import MemoryStorage
+from ._origin import Exchange, Origin
 from ._policy import (
     CACHEABLE_METHODS,
-    ERROR_STATUSES,
     NO_DIRECTIVES,
     SAFE_METHODS,
     Decision,
     RequestDirectives,
-    Stored,
-    conditional_headers,
     decide,
-    invalidation_targets,
-    merge_headers,
-    stale_if_error_allows,
-    storable,
-    validators_match,
 )
 from ._storage import CacheEntry, CacheStorage
 
@@ -65,17 +53,6 @@ logger = logging.getLogger("httpx_resilient.cache")
 
 _MODES = frozenset({"no-store", "no-cache", "only-if-cached"})
 _NO_SCAN = RequestScan()
-
-
-@dataclasses.dataclass(slots=True)
-class _Exchange:
-    """One request on its way past the cache to the origin."""
-
-    request: httpx.Request
-    key: str
-    secret: bytes
-    directives: RequestDirectives
-    authorization: bool
 
 
 class CacheTransport(Layer):
@@ -109,8 +86,8 @@ class CacheTransport(Layer):
             storage = MemoryStorage(max_entries=config.max_entries, max_bytes=config.max_bytes)
         elif not isinstance(storage, CacheStorage):
             raise ConfigError("CacheConfig.storage", "must implement the CacheStorage protocol")
-        self._config = config
         self._storage: CacheStorage = storage
+        self._origin = Origin(inner, storage, config, self._clock)
         self._shared = config.shared
         self._fraction = config.heuristic_fraction
         self._token = (config.shared, config.heuristic_fraction)
@@ -118,8 +95,7 @@ class CacheTransport(Layer):
         self._group: TaskGroup | None = None
         self._refreshing: set[tuple[str, str]] = set()
         self._closed = False
-        self._hits = self._misses = self._revalidations = 0
-        self._stores = self._stale = self._refreshes = 0
+        self._hits = self._misses = self._stale = self._refreshes = 0
 
     @property
     def storage(self) -> CacheStorage:
@@ -136,8 +112,8 @@ class CacheTransport(Layer):
         return CacheStatistics(
             hits=self._hits,
             misses=self._misses,
-            revalidations=self._revalidations,
-            stores=self._stores,
+            revalidations=self._origin.revalidations,
+            stores=self._origin.stores,
             stale_served=self._stale,
             background_refreshes=self._refreshes,
         )
@@ -218,17 +194,18 @@ class CacheTransport(Layer):
         if directives.only_if_cached:
             self._misses += 1
             return gateway_timeout(request)
-        exchange = _Exchange(request, key, secret, directives, scan.authorization)
+        exchange = Exchange(request, key, secret, directives, scan.authorization)
         if entry is None:
-            response = await self._fetch(exchange)
+            response = await self._origin.fetch(exchange)
         else:
-            response = await self._revalidate(exchange, entry, view)
+            response = await self._origin.revalidate(exchange, entry, view)
         status = response.extensions.get("cache_status")
         if status == MISS:
             self._misses += 1
         else:
             self._hits += 1
-            self._stale += status == STALE
+            if status == STALE:
+                self._stale += 1
         return response
 
     async def _load_secret(self) -> bytes | None:
@@ -254,126 +231,6 @@ class CacheTransport(Layer):
                 best = entry
         return best
 
-    async def _fetch(
-        self, exchange: _Exchange, replacing: CacheEntry | None = None
-    ) -> httpx.Response:
-        request_time = wall_time(self._clock)
-        response = await self._inner.handle_async_request(exchange.request)
-        return await self._store(exchange, response, request_time, replacing)
-
-    async def _store(
-        self,
-        exchange: _Exchange,
-        response: httpx.Response,
-        request_time: float,
-        replacing: CacheEntry | None,
-    ) -> httpx.Response:
-        """Store ``response`` if the rules allow; return it, its body intact."""
-        response_time = wall_time(self._clock)
-        mark(response)
-        request = exchange.request
-        if request.extensions.get("stream") is True:
-            return response
-        info = response_info(response.headers)
-        stored = Stored(response.status_code, info, request_time, response_time)
-        data = None
-        if storable(
-            request.method,
-            stored,
-            exchange.directives,
-            shared=self._shared,
-            has_authorization=exchange.authorization,
-            heuristic_fraction=self._fraction,
-        ):
-            try:
-                data = await read_bounded(response, self._config.max_entry_bytes)
-            except BaseException:
-                await close_response(response)
-                raise
-        if data is None:  # not storable, or too large: handed on as a stream
-            if replacing is not None:
-                await self._safely(self._storage.delete(replacing.key, replacing.variant))
-            return response
-        entry = make_entry(
-            exchange.key,
-            exchange.secret,
-            request,
-            response,
-            info,
-            data,
-            request_time,
-            response_time,
-            shared=self._shared,
-            store_set_cookie=self._config.store_set_cookie,
-        )
-        if await self._safely(self._storage.put(entry)):
-            self._stores += 1
-        return response
-
-    async def _revalidate(
-        self, exchange: _Exchange, entry: CacheEntry, view: EntryView
-    ) -> httpx.Response:
-        """Validate ``entry`` with the origin, then answer (RFC 9111 4.3, RFC 5861 4)."""
-        self._revalidations += 1
-        request = exchange.request
-        conditional = with_headers(request, conditional_headers(view.stored.info))
-        request_time = wall_time(self._clock)
-        try:
-            response = await self._inner.handle_async_request(conditional)
-        except httpx.TransportError:
-            if not self._stale_if_error(exchange, view):
-                raise
-            return serve(entry, view, request, wall_time(self._clock), STALE)
-        if response.status_code == 304:
-            await close_response(response)
-            fresh = response_info(response.headers)
-            if validators_match(view.stored.info, fresh):
-                return await self._freshen(request, entry, response, fresh, request_time)
-            return await self._fetch(exchange, entry)  # the 304 matches nothing we hold
-        if response.status_code in ERROR_STATUSES and self._stale_if_error(exchange, view):
-            await close_response(response)
-            return serve(entry, view, request, wall_time(self._clock), STALE)
-        return await self._store(exchange, response, request_time, entry)
-
-    def _stale_if_error(self, exchange: _Exchange, view: EntryView) -> bool:
-        return stale_if_error_allows(
-            view.stored,
-            exchange.directives,
-            wall_time(self._clock),
-            shared=self._shared,
-            heuristic_fraction=self._fraction,
-        )
-
-    async def _freshen(
-        self,
-        request: httpx.Request,
-        entry: CacheEntry,
-        response: httpx.Response,
-        fresh: ResponseInfo,
-        request_time: float,
-    ) -> httpx.Response:
-        """Merge a 304 into ``entry`` (RFC 9111 4.3.4), store the result and serve it."""
-        response_time = wall_time(self._clock)
-        updated = dataclasses.replace(
-            entry,
-            headers=merge_headers(
-                entry.headers,
-                response.headers,
-                fresh,
-                shared=self._shared,
-                store_set_cookie=self._config.store_set_cookie,
-            ),
-            request_time=request_time,
-            response_time=response_time,
-            memo=None,
-        )
-        view = view_of(updated)
-        if view.stored.info.no_store:
-            await self._safely(self._storage.delete(entry.key, entry.variant))
-        elif await self._safely(self._storage.put(updated)):
-            self._stores += 1
-        return serve(updated, view, request, response_time, REVALIDATED, revalidated=True)
-
     def _refresh_later(self, request: httpx.Request, entry: CacheEntry) -> bool:
         """Start one background refresh of ``entry``; False if there is no task group."""
         group = self._group
@@ -393,8 +250,8 @@ class CacheTransport(Layer):
             scan = scan_request(request.headers) or _NO_SCAN
             secret = self._secret
             assert secret is not None
-            exchange = _Exchange(request, entry.key, secret, NO_DIRECTIVES, scan.authorization)
-            response = await self._revalidate(exchange, entry, view_of(entry))
+            exchange = Exchange(request, entry.key, secret, NO_DIRECTIVES, scan.authorization)
+            response = await self._origin.revalidate(exchange, entry, view_of(entry))
             await close_response(response)
             self._refreshes += 1
         except Exception as exc:
@@ -412,14 +269,5 @@ class CacheTransport(Layer):
             secret = self._secret if self._secret is not None else await self._load_secret()
             if secret is not None:
                 for target in targets:
-                    await self._safely(self._storage.invalidate(url_key(secret, target)))
+                    await self._origin.safely(self._storage.invalidate(url_key(secret, target)))
         return response
-
-    async def _safely(self, operation: Awaitable[None]) -> bool:
-        """Await a storage write; a storage failure must not fail the request."""
-        try:
-            await operation
-        except Exception as exc:
-            logger.warning("cache storage write failed (%s)", type(exc).__name__)
-            return False
-        return True

@@ -161,8 +161,7 @@ def _fetch_command(
 def _serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import anyio
 
-    from .._chaos_app import ENDPOINTS, ChaosApp
-    from .._chaos_server import ChaosServer
+    from .._chaos import ENDPOINTS, ChaosApp, ChaosServer
 
     app = ChaosApp(
         args.seed,

@@ -24,8 +24,7 @@ from .. import (
     ResilientTransport,
     RetryConfig,
 )
-from .._chaos_app import ChaosApp
-from .._chaos_server import run_chaos_server
+from .._chaos import ChaosApp, run_chaos_server
 from ._progress import Mode, Progress, make_progress
 from ._report import print_report
 from ._workload import Job, PhaseResult, WireTap, build_workload, run_workload
@@ -35,7 +34,7 @@ __all__ = ["DEMO_SETTINGS", "Phase", "build_stack", "run_demo"]
 CLIENT_RATE = 80.0  # requests per second to the host, through the stack
 CLIENT_BURST = 20
 SERVER_QUOTA = 100.0  # requests per second the chaos server takes before it sends 429
-SERVER_QUOTA_BURST = 20
+SERVER_QUOTA_BURST = 50
 CONCURRENCY = 32  # workers sending the workload, in both phases
 TIMEOUT = httpx.Timeout(5.0)
 
