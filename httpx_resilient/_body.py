@@ -17,6 +17,29 @@ __all__ = ["CHUNK_SIZE", "PrefixedStream", "ReplayStream", "read_bounded", "repl
 CHUNK_SIZE = 64 * 1024
 
 
+class _ChunkIterator:
+    """Async iterator over ``data`` in ``CHUNK_SIZE`` slices (cheaper than a generator)."""
+
+    __slots__ = ("_data", "_offset")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._offset = 0
+
+    def __aiter__(self) -> _ChunkIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data, offset = self._data, self._offset
+        if offset >= len(data):
+            raise StopAsyncIteration
+        if offset == 0 and len(data) <= CHUNK_SIZE:
+            self._offset = len(data)
+            return data
+        self._offset = offset + CHUNK_SIZE
+        return data[offset : offset + CHUNK_SIZE]
+
+
 class ReplayStream(httpx.AsyncByteStream):
     """Replays buffered bytes in ``CHUNK_SIZE`` chunks; can be iterated any number of times."""
 
@@ -25,15 +48,8 @@ class ReplayStream(httpx.AsyncByteStream):
     def __init__(self, data: bytes) -> None:
         self.data = data
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        data = self.data
-        if len(data) <= CHUNK_SIZE:
-            if data:
-                yield data
-            return
-        view = memoryview(data)
-        for start in range(0, len(data), CHUNK_SIZE):
-            yield bytes(view[start : start + CHUNK_SIZE])
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _ChunkIterator(self.data)
 
     async def aclose(self) -> None:
         return None
@@ -62,7 +78,14 @@ class PrefixedStream(httpx.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
-        await self._original.aclose()
+        # Close the half-read iterator first: an unclosed async generator left to the
+        # garbage collector warns (and under trio, its cleanup can't run).
+        close = getattr(self._rest, "aclose", None)
+        try:
+            if close is not None:
+                await close()
+        finally:
+            await self._original.aclose()
 
 
 def _async_stream(response: httpx.Response) -> httpx.AsyncByteStream:
@@ -83,11 +106,9 @@ async def read_bounded(response: httpx.Response, limit: int) -> bytes | None:
     stream = _async_stream(response)
     if isinstance(stream, ReplayStream):
         return stream.data if len(stream.data) <= limit else None
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
     chunks: list[bytes] = []
     size = 0
+    checked = False
     iterator = stream.__aiter__()
     async for chunk in iterator:
         if not chunk:
@@ -97,6 +118,14 @@ async def read_bounded(response: httpx.Response, limit: int) -> bytes | None:
         if size > limit:
             response.stream = PrefixedStream(chunks, iterator, stream)
             return None
+        if not checked and len(chunks) > 1:
+            # Only a body that did not come in one chunk pays for the header look-up;
+            # a declared length over the limit stops buffering early.
+            checked = True
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                response.stream = PrefixedStream(chunks, iterator, stream)
+                return None
     await stream.aclose()
     data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     response.stream = ReplayStream(data)

@@ -30,15 +30,22 @@ async def run_chaos_server(
 ) -> AsyncIterator[str]:
     """Run a ``ChaosServer`` in the current event loop; yields its base URL.
 
-    Keep the ``app`` to read ``app.stats()`` directly.
+    Keep the ``app`` to read ``app.stats()`` directly. An error in the ``async with``
+    block comes out as itself, not wrapped in an exception group by the task group
+    that runs the server.
     """
     server = ChaosServer(app, seed=seed, host=host, port=port)
+    error: Exception | None = None
     async with anyio.create_task_group() as tg:
         url: str = await tg.start(server.serve)
         try:
             yield url
+        except Exception as exc:  # cancellation (a BaseException) is left to the group
+            error = exc
         finally:
             tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
 
 
 @contextlib.contextmanager

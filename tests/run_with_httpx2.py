@@ -17,4 +17,4 @@ import pytest  # noqa: E402
 
 if __name__ == "__main__":
     assert httpx.__name__ == "httpx2", "the alias did not take effect"
-    sys.exit(pytest.main(sys.argv[1:]))
+    sys.exit(pytest.main(["-W", "ignore::pytest.PytestAssertRewriteWarning", *sys.argv[1:]]))

@@ -378,6 +378,28 @@ async def test_cancelled_while_reading_the_body_stores_nothing() -> None:
     release.set()
 
 
+async def test_cancelled_revalidation_keeps_the_entry_and_leaks_nothing() -> None:
+    upstream = ScriptedTransport()
+    clock = FakeClock()
+    transport = CacheTransport(upstream, CacheConfig(), clock=clock)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(get, transport)
+        headers = {"Cache-Control": "max-age=5", "ETag": '"1"'}
+        (await upstream.next_request()).respond(200, headers=headers, content=b"kept")
+    clock.advance(10)
+    for _ in range(3):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(get, transport)
+            await upstream.next_request()  # the conditional request, never answered
+            tg.cancel_scope.cancel()
+    assert upstream.in_flight == 0
+    assert isinstance(transport.storage, MemoryStorage)
+    [entry] = transport.storage.entries()
+    assert entry.body == b"kept"
+    stats = transport.statistics()
+    assert (stats.stores, stats.revalidations, stats.hits) == (1, 3, 0)
+
+
 async def test_stale_while_revalidate_refreshes_once_in_background() -> None:
     upstream = ScriptedTransport()
     clock = FakeClock()

@@ -263,6 +263,13 @@ async def test_garbage_gets_400_and_idle_connections_are_closed() -> None:
         tg.cancel_scope.cancel()
 
 
+@pytest.mark.anyio
+async def test_an_error_in_the_block_comes_out_unwrapped() -> None:
+    with pytest.raises(KeyError):
+        async with run_chaos_server() as url:
+            raise KeyError(url)
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_server_in_a_thread(backend: str) -> None:
     with chaos_server_thread(seed=2, backend=backend) as url:  # type: ignore[arg-type]

@@ -528,6 +528,35 @@ async def test_timeout_budget_refusal_below_on_a_later_attempt_returns_what_we_h
     assert script.calls == 2
 
 
+class OvershootingClock(FakeClock):
+    """A clock whose sleeps end late, as a loaded event loop's may."""
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + 2.0)
+
+
+async def test_deadline_passed_during_backoff_returns_the_kept_response() -> None:
+    busy, _ = tracked(503, b"busy")
+    script = Script(busy, 200)
+    transport, clock = layer(script, OvershootingClock(autojump=True), timeout_budget=2.0)
+    response = await transport.handle_async_request(httpx.Request("GET", "http://api.test/"))
+    assert clock.now() == pytest.approx(2.5)
+    assert response.status_code == 503
+    assert await response.aread() == b"busy"
+    assert response.extensions["attempts"] == 1
+    assert script.calls == 1
+
+
+async def test_deadline_passed_during_backoff_with_nothing_kept_raises() -> None:
+    huge, stream = tracked(503, b"x" * (65 * 1024))
+    script = Script(huge, 200)
+    transport, _ = layer(script, OvershootingClock(autojump=True), timeout_budget=2.0)
+    with pytest.raises(TimeoutBudgetExceeded):
+        await transport.handle_async_request(httpx.Request("GET", "http://api.test/"))
+    assert stream.closed
+    assert script.calls == 1
+
+
 # --- refusals from below --------------------------------------------------------------
 
 

@@ -110,7 +110,6 @@ class PhaseResult:
     succeeded: int = 0
     latencies: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
-    from_cache: int = 0
     duration: float = 0.0
 
     @property
@@ -147,7 +146,6 @@ async def run_workload(
             result.latencies.append(clock.now() - began)
             if isinstance(outcome, httpx.Response):
                 ok = outcome.status_code < 400
-                result.from_cache += bool(outcome.extensions.get("from_cache"))
                 if not ok:
                     result.failures[str(outcome.status_code)] += 1
             else:
