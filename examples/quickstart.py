@@ -19,7 +19,7 @@ from httpx_resilient import (
     ResilientTransport,
     RetryConfig,
 )
-from httpx_resilient._chaos import chaos_server_thread
+from httpx_resilient.testing import chaos_server_thread
 
 PATHS = [
     "/ok",

@@ -80,11 +80,29 @@ class CircuitBreakerTransport(Layer):
             it raises is logged and swallowed. Transitions are also logged to the
             ``httpx_resilient`` logger (WARNING when opening, INFO otherwise).
 
+    With ``config.backend`` set (a ``RedisBackend``) the instance built is a
+    ``SharedCircuitBreakerTransport`` (``_breaker_shared``): the state lives in the
+    backend and manual control is async there.
+
     Raises:
         CircuitOpenError: (from requests) the breaker for the request's key is open, or
             half-open with every probe slot busy; ``retry_after`` is the seconds until
             the next probe, ``None`` when unknown.
     """
+
+    def __new__(
+        cls,
+        inner: httpx.AsyncBaseTransport,
+        config: CircuitBreakerConfig,
+        *,
+        clock: Clock | None = None,
+        on_state_change: StateHook | None = None,
+    ) -> CircuitBreakerTransport:
+        if cls is CircuitBreakerTransport and getattr(config, "backend", None) is not None:
+            from ._breaker_shared import SharedCircuitBreakerTransport
+
+            return super().__new__(SharedCircuitBreakerTransport)
+        return super().__new__(cls)
 
     def __init__(
         self,

@@ -6,11 +6,26 @@
   request by request.
 - ``FaultInjectionTransport``: wraps a transport and injects latency, errors, 429/5xx
   bursts and connection resets, seeded so runs repeat.
+- ``ChaosServer`` / ``run_chaos_server`` / ``chaos_server_thread``: the embedded chaos
+  HTTP server on loopback, for tests against a real socket.
 """
 
 from __future__ import annotations
 
+from ._chaos import ChaosApp, ChaosServer, chaos_server_thread, run_chaos_server
 from ._fakeclock import FakeClock
+from ._faults import FaultBurst, FaultInjectionTransport, FaultStatistics
 from ._scripted import PendingRequest, ScriptedTransport
 
-__all__ = ["FakeClock", "PendingRequest", "ScriptedTransport"]
+__all__ = [
+    "ChaosApp",
+    "ChaosServer",
+    "FakeClock",
+    "FaultBurst",
+    "FaultInjectionTransport",
+    "FaultStatistics",
+    "PendingRequest",
+    "ScriptedTransport",
+    "chaos_server_thread",
+    "run_chaos_server",
+]

@@ -170,3 +170,50 @@ async def test_stale_if_error_when_the_server_fails(server: LoopbackServer) -> N
     assert response.text == "last good"
     assert response.extensions["cache_status"] == "stale"
     assert server.hits("/flaky") == 2
+
+
+async def test_with_dedup_100_stale_callers_send_one_conditional_request(
+    server: LoopbackServer,
+) -> None:
+    import threading
+
+    import anyio
+
+    from httpx_resilient._config import DedupConfig
+    from httpx_resilient._dedup import DedupTransport
+
+    release = threading.Event()
+
+    def route(seen: Seen) -> Reply:
+        headers = {"Cache-Control": "max-age=5", "ETag": '"v1"'}
+        if seen.headers.get("If-None-Match") == '"v1"':
+            release.wait(10)  # answer once every caller is waiting
+            return Reply(304, headers)
+        return Reply(200, headers, b"shared body")
+
+    server.route("/hot", route)
+    clock = behind()
+    dedup = DedupTransport(httpx.AsyncHTTPTransport(), DedupConfig(), clock=clock)
+    transport = CacheTransport(dedup, CacheConfig(), clock=clock)
+    bodies: list[bytes] = []
+    async with httpx.AsyncClient(transport=transport, base_url=server.url) as client:
+        await client.get("/hot")
+        clock.advance(10)
+
+        async def caller() -> None:
+            response = await client.get("/hot")
+            assert response.extensions["revalidated"] is True
+            bodies.append(response.content)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(100):
+                    tg.start_soon(caller)
+                await anyio.wait_all_tasks_blocked()
+                assert dedup.statistics().followers_waiting == 99
+                release.set()
+        finally:
+            release.set()
+    assert bodies == [b"shared body"] * 100
+    assert server.hits("/hot") == 2  # the first fetch, then one conditional request
+    assert transport.statistics().revalidations == 100  # each asked; dedup shared the call

@@ -14,7 +14,7 @@ from httpx_resilient._dedup import DedupTransport
 from httpx_resilient._dedup_key import dedup_key
 from httpx_resilient._errors import ConfigError, TimeoutBudgetExceeded
 from httpx_resilient._snapshots import DedupStatistics
-from httpx_resilient.testing import FakeClock, ScriptedTransport
+from httpx_resilient.testing import FakeClock, PendingRequest, ScriptedTransport
 
 pytestmark = pytest.mark.anyio
 
@@ -49,6 +49,8 @@ class Crowd:
             self.scopes[len(self.scopes)] = anyio.CancelScope()
 
     async def _one(self, i: int, method: str, url: str, kwargs: dict[str, object]) -> None:
+        extensions = dict(kwargs.get("extensions") or {})  # type: ignore[call-overload]
+        kwargs = {**kwargs, "extensions": {**extensions, "caller": i}}
         with self.scopes[i]:
             try:
                 self.responses[i] = await self.client.request(method, url, **kwargs)  # type: ignore[arg-type]
@@ -57,10 +59,9 @@ class Crowd:
 
 
 async def run_crowd(transport: DedupTransport, script: Callable[[Crowd], Awaitable[None]]) -> Crowd:
-    async with httpx.AsyncClient(transport=transport) as client:
-        async with anyio.create_task_group() as tg:
-            crowd = Crowd(client, tg)
-            await script(crowd)
+    async with httpx.AsyncClient(transport=transport) as client, anyio.create_task_group() as tg:
+        crowd = Crowd(client, tg)
+        await script(crowd)
     return crowd
 
 
@@ -267,11 +268,11 @@ async def test_ineligible_requests_each_make_their_own_call(kwargs: dict[str, ob
 
     inner = ScriptedTransport(handler)
     transport = DedupTransport(inner, DedupConfig())
-    kwargs = dict(kwargs)
-    method = str(kwargs.pop("method"))
+    options = dict(kwargs)
+    method = str(options.pop("method"))
 
     async def script(crowd: Crowd) -> None:
-        crowd.start(4, method, **kwargs)
+        crowd.start(4, method, URL, **options)
         await anyio.wait_all_tasks_blocked()
         assert transport.statistics().in_flight_keys == 0
         gate.set()
@@ -398,16 +399,23 @@ async def test_error_while_reading_the_body_reaches_followers_and_closes_the_str
 # --- cancellation ----------------------------------------------------------------------
 
 
+def caller(pending: PendingRequest) -> int:
+    """Which of the crowd's callers sent the request that reached the inner transport."""
+    return int(pending.request.extensions["caller"])
+
+
 async def test_cancelled_leader_hands_over_to_a_follower() -> None:
     inner = ScriptedTransport()
     transport = DedupTransport(inner, DedupConfig())
+    leaders: list[int] = []
 
     async def script(crowd: Crowd) -> None:
         crowd.start(5)
-        await inner.next_request()
+        leaders.append(caller(await inner.next_request()))
         await anyio.wait_all_tasks_blocked()
-        crowd.scopes[0].cancel()  # the leader's caller goes away
+        crowd.scopes[leaders[0]].cancel()  # the leader's caller goes away
         takeover = await inner.next_request()
+        leaders.append(caller(takeover))
         await anyio.wait_all_tasks_blocked()
         assert transport.statistics() == DedupStatistics(
             in_flight_keys=1, followers_waiting=3, leaders=2
@@ -416,8 +424,10 @@ async def test_cancelled_leader_hands_over_to_a_follower() -> None:
 
     crowd = await run_crowd(transport, script)
     assert inner.calls == 2
-    assert sorted(crowd.responses) == [1, 2, 3, 4]
+    assert leaders[0] != leaders[1]
+    assert sorted(crowd.responses) == sorted(set(range(5)) - {leaders[0]})
     assert {r.content for r in crowd.responses.values()} == {b"after takeover"}
+    assert crowd.responses[leaders[1]].extensions["deduplicated"] is False
     assert not crowd.errors
     stats = assert_clean(transport)
     assert stats.shared == 3
@@ -426,20 +436,22 @@ async def test_cancelled_leader_hands_over_to_a_follower() -> None:
 async def test_leader_cancelled_as_its_answer_lands_leaves_nobody_hanging() -> None:
     inner = ScriptedTransport()
     transport = DedupTransport(inner, DedupConfig())
+    leaders: list[int] = []
 
     async def script(crowd: Crowd) -> None:
         crowd.start(5)
         pending = await inner.next_request()
+        leaders.append(caller(pending))
         await anyio.wait_all_tasks_blocked()
         pending.respond(200, content=b"first")
-        crowd.scopes[0].cancel()  # same loop iteration as the answer
+        crowd.scopes[leaders[0]].cancel()  # same loop iteration as the answer
         await anyio.wait_all_tasks_blocked()
         if inner.in_flight:  # the leader saw its cancellation first: a follower took over
             (await inner.next_request()).respond(200, content=b"first")
 
     crowd = await run_crowd(transport, script)
     assert {r.content for r in crowd.responses.values()} == {b"first"}
-    assert {1, 2, 3, 4} <= set(crowd.responses)
+    assert set(range(5)) - {leaders[0]} <= set(crowd.responses)
     assert not crowd.errors
     assert_clean(transport)
 
@@ -447,39 +459,46 @@ async def test_leader_cancelled_as_its_answer_lands_leaves_nobody_hanging() -> N
 async def test_every_takeover_leader_cancelled_in_turn() -> None:
     inner = ScriptedTransport()
     transport = DedupTransport(inner, DedupConfig())
+    leaders: list[int] = []
 
     async def script(crowd: Crowd) -> None:
         crowd.start(4)
-        for leader in range(3):
-            await inner.next_request()
+        for _ in range(3):
+            leaders.append(caller(await inner.next_request()))
             await anyio.wait_all_tasks_blocked()
-            crowd.scopes[leader].cancel()
-        (await inner.next_request()).respond(200, content=b"last one standing")
+            crowd.scopes[leaders[-1]].cancel()
+        last = await inner.next_request()
+        leaders.append(caller(last))
+        last.respond(200, content=b"last one standing")
 
     crowd = await run_crowd(transport, script)
     assert inner.calls == 4
-    assert list(crowd.responses) == [3]
+    assert sorted(leaders) == [0, 1, 2, 3]
+    assert list(crowd.responses) == [leaders[-1]]
     assert_clean(transport)
 
 
 async def test_cancelled_followers_affect_nobody() -> None:
     inner = ScriptedTransport()
     transport = DedupTransport(inner, DedupConfig())
+    cancelled: list[int] = []
 
     async def script(crowd: Crowd) -> None:
         crowd.start(6)
         pending = await inner.next_request()
+        followers = [i for i in range(6) if i != caller(pending)]
         await anyio.wait_all_tasks_blocked()
-        crowd.scopes[1].cancel()
+        crowd.scopes[followers[0]].cancel()
         await anyio.wait_all_tasks_blocked()
         assert transport.statistics().followers_waiting == 4
         pending.respond(200, content=b"ok")
-        crowd.scopes[2].cancel()  # same loop iteration as the answer
+        crowd.scopes[followers[1]].cancel()  # same loop iteration as the answer
+        cancelled.extend(followers[:2])
 
     crowd = await run_crowd(transport, script)
     assert inner.calls == 1
-    assert {0, 3, 4, 5} <= set(crowd.responses)
-    assert 1 not in crowd.responses
+    assert set(range(6)) - set(cancelled) <= set(crowd.responses)
+    assert cancelled[0] not in crowd.responses
     assert {r.content for r in crowd.responses.values()} == {b"ok"}
     assert_clean(transport)
 
@@ -515,7 +534,7 @@ async def test_follower_with_spent_budget_fails_at_once() -> None:
     async def script(crowd: Crowd) -> None:
         crowd.start(1)
         pending = await inner.next_request()
-        request = httpx.Request("GET", URL, extensions={DEADLINE: clock.now() - 1.0})
+        request = crowd.client.build_request("GET", URL, extensions={DEADLINE: clock.now() - 1})
         with pytest.raises(TimeoutBudgetExceeded):
             await transport.handle_async_request(request)
         pending.respond(200)
@@ -527,13 +546,25 @@ async def test_follower_with_spent_budget_fails_at_once() -> None:
 # --- not shared ------------------------------------------------------------------------
 
 
+class Chunked(httpx.AsyncByteStream):
+    """A response body that arrives in several chunks, as from the network."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
 async def test_body_over_the_cap_goes_whole_to_every_caller() -> None:
-    body = bytes(range(100)) * 30  # 3,000 bytes
+    chunks = [bytes([i]) * 600 for i in range(5)]
+    body = b"".join(chunks)  # 3,000 bytes
     release = anyio.Event()
 
     async def handler(request: httpx.Request) -> httpx.Response:
         await release.wait()
-        return httpx.Response(200, content=body)
+        return httpx.Response(200, stream=Chunked(chunks))
 
     inner = ScriptedTransport(handler)
     transport = DedupTransport(inner, DedupConfig(max_body_bytes=1000))
@@ -554,13 +585,7 @@ async def test_body_over_the_cap_goes_whole_to_every_caller() -> None:
 
 async def test_leader_streams_a_body_over_the_cap_without_losing_bytes() -> None:
     chunks = [b"a" * 700, b"b" * 700, b"c" * 700]
-
-    class Chunked(httpx.AsyncByteStream):
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            for chunk in chunks:
-                yield chunk
-
-    inner = ScriptedTransport(lambda request: httpx.Response(200, stream=Chunked()))
+    inner = ScriptedTransport(lambda request: httpx.Response(200, stream=Chunked(chunks)))
     transport = DedupTransport(inner, DedupConfig(max_body_bytes=1000))
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get(URL)

@@ -149,8 +149,18 @@ def with_headers(
             for name, value in extensions.items()
             if not name.startswith("httpx_resilient.") and name != "timeout_budget"
         }
+    try:
+        content = request.content  # known: the copy says so too (dedup may then share it)
+    except httpx.RequestNotRead:
+        return httpx.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            stream=request.stream,
+            extensions=extensions,
+        )
     return httpx.Request(
-        request.method, request.url, headers=headers, stream=request.stream, extensions=extensions
+        request.method, request.url, headers=headers, content=content or None, extensions=extensions
     )
 
 
