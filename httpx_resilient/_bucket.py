@@ -8,7 +8,8 @@ Adaptive behaviour (AIMD): ``throttle()`` multiplies the refill rate by ``DECREA
 (floor ``FLOOR`` of the configured rate); ``recover()`` raises it linearly in time, by the
 configured rate per ``recovery_seconds`` elapsed since the last change, never above the
 configured rate. ``pause()`` stops the bucket until a server-given reset: no token is
-granted or refilled before it, and at the reset one token is ready.
+granted before it, and at the reset the bucket holds at most one token (the one it
+would have earned by then), so the first request goes when the server said.
 """
 
 from __future__ import annotations
@@ -114,12 +115,15 @@ class TokenBucket:
         """Grant nothing for ``seconds`` (capped at ``max_pause``); return the pause end.
 
         A pause only ever extends: a shorter one than the pause in force changes nothing.
+        At the pause end the bucket holds what it would have earned, capped at one token.
         """
         seconds = min(max(0.0, seconds), self.limit.max_pause)
         until = now + seconds
         self._refill(now)
         if until > self.updated:
-            self.tokens = min(self.tokens, 1.0)
+            # At the reset one request may go, if the bucket would have earned its token
+            # by then: a server hint never lets more through than the configured rate.
+            self.tokens = min(1.0, self.tokens + (until - self.updated) * self.rate)
             self.updated = until
             self.paused_until = until
             if until > self.adjusted:

@@ -35,33 +35,38 @@ __all__ = ["DedupTransport"]
 
 _PENDING, _DONE, _FAILED, _ABANDONED = range(4)
 
+#: What a follower's response copies from the leader's extensions: facts about the
+#: HTTP exchange. Not the connection (``network_stream``), and not what layers below
+#: reported about the leader's own request (``attempts``, ``rate_limit_wait``): the
+#: follower made no attempt and waited for no token.
+_COPIED_EXTENSIONS = ("http_version", "reason_phrase")
+
 
 class _Flight:
-    """One upstream call in progress and, once known, its outcome."""
+    """One upstream call in progress and, once known, its outcome.
 
-    __slots__ = ("data", "error", "event", "extensions", "headers", "request", "state", "status")
+    Plain class attributes are the defaults, so the leader's hot path sets only two.
+    """
+
+    event: anyio.Event | None = None  # created by the first follower only
+    state = _PENDING
+    status = 0
+    headers: list[tuple[bytes, bytes]] = []  # noqa: RUF012  (never mutated)
+    extensions: dict[str, object] = {}  # noqa: RUF012  (never mutated)
+    data: bytes | None = None
+    error: Exception | None = None
 
     def __init__(self, request: httpx.Request) -> None:
         self.request = request
-        self.state = _PENDING
-        self.event: anyio.Event | None = None  # created by the first follower only
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.extensions: dict[str, object] = {}
-        self.data: bytes | None = None
-        self.error: Exception | None = None
 
     def record(self, response: httpx.Response, data: bytes | None) -> None:
-        """Keep what followers need; copied only if someone is waiting."""
-        self.state = _DONE
-        if self.event is None:
-            return
+        """Keep what the waiting followers need (the leader's response is its own)."""
         self.data = data
-        if data is None:
-            return
-        self.status = response.status_code
-        self.headers = response.headers.raw
-        self.extensions = {k: v for k, v in response.extensions.items() if k != "network_stream"}
+        if data is not None:
+            self.status = response.status_code
+            self.headers = response.headers.raw
+            extensions = response.extensions
+            self.extensions = {k: extensions[k] for k in _COPIED_EXTENSIONS if k in extensions}
 
 
 class DedupTransport(Layer):
@@ -114,24 +119,15 @@ class DedupTransport(Layer):
         key = dedup_key(request, self._methods)
         if key is None:
             return await self._inner.handle_async_request(request)
-        while True:
-            flight = self._flights.get(key)
-            if flight is None:
-                return await self._lead(key, request)
-            await self._follow(flight, request)
-            if flight.state == _FAILED:
-                _raise_copy(flight.error, request)
-            if flight.state == _DONE:
-                if _shareable(flight, request):
-                    self._shared += 1
-                    return _replay(flight, request)
-                return await self._alone(request)
-            # _ABANDONED: the leader's caller went away; take over or follow the new leader.
-
-    async def _lead(self, key: DedupKey, request: httpx.Request) -> httpx.Response:
         flights = self._flights
-        flight = _Flight(request)
-        flights[key] = flight
+        flight = flights.get(key)
+        while flight is not None:
+            response = await self._follow(flight, request)
+            if response is not None:
+                return response
+            # The leader's caller went away: take over, or follow whoever already did.
+            flight = flights.get(key)
+        flight = flights[key] = _Flight(request)
         self._leaders += 1
         try:
             response = await self._inner.handle_async_request(request)
@@ -140,7 +136,9 @@ class DedupTransport(Layer):
             except BaseException:
                 await response.aclose()
                 raise
-            flight.record(response, data)
+            flight.state = _DONE
+            if flight.event is not None:  # someone is waiting
+                flight.record(response, data)
             response.extensions["deduplicated"] = False
             return response
         except Exception as exc:
@@ -148,15 +146,32 @@ class DedupTransport(Layer):
             flight.error = exc
             raise
         finally:
-            # Cancellation (bare or in an exception group) leaves the state pending.
-            if flights.get(key) is flight:
-                del flights[key]
+            # Only this leader removes its entry (nobody replaces an entry that exists).
+            del flights[key]
+            # A cancellation (bare, or inside an exception group) leaves the state pending.
             if flight.state == _PENDING:
                 flight.state = _ABANDONED
             if flight.event is not None:
                 flight.event.set()
 
-    async def _follow(self, flight: _Flight, request: httpx.Request) -> None:
+    async def _follow(self, flight: _Flight, request: httpx.Request) -> httpx.Response | None:
+        """Wait for ``flight``'s outcome and make it this request's own.
+
+        Returns ``None`` if the leader was abandoned; raises a copy of its exception.
+        """
+        await self._wait(flight, request)
+        if flight.state == _FAILED:
+            _raise_copy(flight.error, request)
+        if flight.state == _ABANDONED:
+            return None
+        if _shareable(flight, request):
+            self._shared += 1
+            return _replay(flight, request)
+        response = await self._inner.handle_async_request(request)
+        response.extensions["deduplicated"] = False
+        return response
+
+    async def _wait(self, flight: _Flight, request: httpx.Request) -> None:
         """Wait until ``flight`` has an outcome (or the request's budget runs out)."""
         event = flight.event
         if event is None:
@@ -184,11 +199,6 @@ class DedupTransport(Layer):
     async def _alarm(self, seconds: float, scope: anyio.CancelScope) -> None:
         await self._clock.sleep(seconds)
         scope.cancel()
-
-    async def _alone(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        response.extensions["deduplicated"] = False
-        return response
 
 
 def _shareable(flight: _Flight, request: httpx.Request) -> bool:
@@ -225,9 +235,11 @@ def _raise_copy(error: Exception | None, request: httpx.Request) -> NoReturn:
     """
     assert error is not None
     try:
-        clone = copy.copy(error)
+        clone: Exception | None = copy.copy(error)
     except Exception:
-        raise error from None
+        clone = None
+    if clone is None:
+        raise error
     if isinstance(clone, httpx.RequestError):
         clone.request = request
     raise clone from error

@@ -21,6 +21,8 @@ BUCKETS = (_MAX_EXP - _MIN_EXP + 1) * SUB_BUCKETS
 MIN_TRACKABLE = math.ldexp(0.5, _MIN_EXP)
 MAX_TRACKABLE = math.ldexp(1.0, _MAX_EXP)
 _frexp = math.frexp
+# bucket of a mantissa m in [0.5, 1) and exponent e: (e - _MIN_EXP) * 32 + (m - 0.5) * 64
+_OFFSET = -_MIN_EXP * SUB_BUCKETS - SUB_BUCKETS
 
 
 def _lower_bound(index: int) -> float:
@@ -36,28 +38,26 @@ class LatencyHistogram:
     too, and percentile estimates are clamped to ``[min, max]``.
     """
 
-    __slots__ = ("count", "counts", "max", "min", "total")
+    __slots__ = ("counts", "max", "min", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * BUCKETS
-        self.count = 0
         self.total = 0.0
         self.min = math.inf
         self.max = 0.0
 
     def record(self, seconds: float) -> None:
         """Add one duration (negative values count as zero)."""
-        if seconds < MIN_TRACKABLE:
+        if seconds >= MIN_TRACKABLE:
+            mantissa, exponent = _frexp(seconds)
+            index = exponent * SUB_BUCKETS + int(mantissa * 64.0) + _OFFSET
+            if index >= BUCKETS:
+                index = BUCKETS - 1
+        else:
             index = 0
             if seconds < 0.0:
                 seconds = 0.0
-        else:
-            mantissa, exponent = _frexp(seconds)
-            index = (exponent - _MIN_EXP) * SUB_BUCKETS + int((mantissa - 0.5) * 64.0)
-            if index >= BUCKETS:
-                index = BUCKETS - 1
         self.counts[index] += 1
-        self.count += 1
         self.total += seconds
         if seconds > self.max:
             self.max = seconds
@@ -65,9 +65,15 @@ class LatencyHistogram:
             self.min = seconds
 
     @property
+    def count(self) -> int:
+        """How many durations were recorded."""
+        return sum(self.counts)
+
+    @property
     def average(self) -> float:
         """The mean of every recorded duration (0.0 when empty)."""
-        return self.total / self.count if self.count else 0.0
+        count = self.count
+        return self.total / count if count else 0.0
 
     def percentile(self, fraction: float) -> float:
         """The ``fraction`` (0-1) quantile by nearest rank, at its bucket's midpoint."""
@@ -75,10 +81,11 @@ class LatencyHistogram:
 
     def percentiles(self, fractions: Sequence[float]) -> list[float]:
         """Several quantiles in one pass; ``fractions`` must be ascending."""
-        if not self.count:
+        count = self.count
+        if not count:
             return [0.0] * len(fractions)
         results: list[float] = []
-        ranks = [max(1, math.ceil(f * self.count)) for f in fractions]
+        ranks = [max(1, math.ceil(f * count)) for f in fractions]
         seen = 0
         want = 0
         for index, n in enumerate(self.counts):
@@ -86,7 +93,7 @@ class LatencyHistogram:
                 continue
             seen += n
             while want < len(ranks) and seen >= ranks[want]:
-                if ranks[want] >= self.count or index == BUCKETS - 1:
+                if ranks[want] >= count or index == BUCKETS - 1:
                     value = self.max  # the top rank, or the overflow bucket: known exactly
                 elif index:
                     value = (_lower_bound(index) + _lower_bound(index + 1)) / 2
@@ -96,7 +103,7 @@ class LatencyHistogram:
                 want += 1
             if want == len(ranks):
                 break
-        while len(results) < len(ranks):  # only reachable through float rounding
+        while len(results) < len(ranks):  # fractions above 1
             results.append(self.max)
         return results
 

@@ -10,13 +10,14 @@ the seconds the request waited for its slot.
 
 Waiters are served by ``extensions["priority"]`` (int, higher first, default 0), then
 arrival; see ``_waitqueue`` for the heap and aging. A free slot with nobody waiting is
-taken without any allocation or await. Only a request that actually queues creates an
-event (or, when it has a time limit, a cancel scope around a clock sleep, so virtual
-clocks can time it out).
+taken without any allocation or await. Only a request that actually queues creates a
+wake-up handle: a bare future under asyncio, an ``anyio.Event`` elsewhere, or, when it
+has a time limit, a cancel scope around a clock sleep (so virtual clocks time it out).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -39,6 +40,7 @@ from ._waitqueue import Waiter, WaiterState, WaitQueue
 
 __all__ = ["PriorityQueueTransport"]
 
+_WAITING = WaiterState.WAITING
 _GRANTED = WaiterState.GRANTED
 _FAILED = WaiterState.FAILED
 
@@ -52,36 +54,60 @@ def _priority(request: httpx.Request) -> int:
     raise ConfigError("extensions.priority", f"must be an int, got {type(value).__name__}")
 
 
+def _asyncio_future() -> asyncio.Future[None] | None:
+    """A bare future when running under asyncio (an ``anyio.Event`` costs ~900 bytes
+    there, a future ~100: it matters with 10,000 waiters); ``None`` elsewhere."""
+    try:
+        return asyncio.get_running_loop().create_future()
+    except RuntimeError:
+        return None
+
+
 class _SlotWaiter(Waiter):
-    """A queued request: woken by an event, or by cancelling its timed sleep."""
+    """A queued request and the handle that wakes it: a future or an event while it is
+    parked, a cancel scope while it sleeps on the clock for everyone's deadlines."""
 
-    __slots__ = ("event", "scope")
+    __slots__ = ("handle",)
 
-    def __init__(self, priority: int) -> None:
-        super().__init__(priority)
-        self.event: anyio.Event | None = None
-        self.scope: anyio.CancelScope | None = None
+    def __init__(self, priority: int, until: float | None) -> None:
+        super().__init__(priority, until)
+        self.handle: asyncio.Future[None] | anyio.Event | anyio.CancelScope | None = None
 
     def wake(self) -> None:
-        if self.scope is not None:
-            self.scope.cancel()
-        elif self.event is not None:
-            self.event.set()
+        handle, self.handle = self.handle, None
+        if isinstance(handle, anyio.CancelScope):
+            handle.cancel()
+        elif isinstance(handle, anyio.Event):
+            handle.set()
+        elif handle is not None and not handle.done():
+            handle.set_result(None)
 
 
 class _SlotStream(httpx.AsyncByteStream):
-    """Passes the body through and frees the slot once: at its end or on ``aclose()``."""
+    """Passes the body through and frees the slot once: at its end or on ``aclose()``.
 
-    __slots__ = ("_owner", "_stream")
+    A plain async iterator rather than an async generator: asyncio tracks every async
+    generator it sees, which would cost more than the rest of the queue together.
+    """
+
+    __slots__ = ("_iterator", "_owner", "_stream")
 
     def __init__(self, stream: httpx.AsyncByteStream, owner: PriorityQueueTransport) -> None:
         self._stream = stream
         self._owner: PriorityQueueTransport | None = owner
+        self._iterator: AsyncIterator[bytes] | None = None
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-        self._done()
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._iterator = self._stream.__aiter__()
+        return self
+
+    async def __anext__(self) -> bytes:
+        assert self._iterator is not None
+        try:
+            return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            self._done()
+            raise
 
     async def aclose(self) -> None:
         try:
@@ -128,6 +154,7 @@ class PriorityQueueTransport(Layer):
         self._closed = False
         self._calls = 0  # requests inside inner.handle_async_request
         self._drained: anyio.Event | None = None
+        self._keeper: _SlotWaiter | None = None  # the waiter sleeping on the clock
         self._rejected_full = 0
         self._timed_out = 0
 
@@ -152,8 +179,11 @@ class PriorityQueueTransport(Layer):
         if self._closed:
             raise ClientClosedError("the transport is closed", request=request)
         priority = _priority(request)
+        slots = self._slots
         waited = 0.0
-        if not self._slots.try_acquire():
+        if slots.active < slots.max_concurrency and not slots.waiting:
+            slots.active += 1  # the fast path: no allocation, no await
+        else:
             waited = await self._wait(request, priority)
         self._calls += 1
         try:
@@ -177,6 +207,8 @@ class PriorityQueueTransport(Layer):
         waiter = self._slots.release()
         if waiter is not None:
             waiter.wake()
+            if waiter is self._keeper:
+                self._appoint()
 
     async def _wait(self, request: httpx.Request, priority: int) -> float:
         """Queue until a slot is handed over; return the seconds waited."""
@@ -201,24 +233,27 @@ class PriorityQueueTransport(Layer):
                     "timeout_budget ran out before a queue slot was free", request=request
                 )
             until = deadline
-        waiter = _SlotWaiter(priority)
+        waiter = _SlotWaiter(priority, until)
         slots.push(waiter, now)
+        if until is not None:
+            self._appoint()
         woke = False
         try:
-            if until is None:
-                waiter.event = event = anyio.Event()
-                await event.wait()
-            else:
-                waiter.scope = scope = anyio.CancelScope()
-                with scope:
-                    await clock.sleep(until - now)
+            while waiter.state is _WAITING:
+                if waiter is self._keeper:
+                    await self._keep_time(waiter)
+                else:
+                    await self._park(waiter)
             woke = True
         finally:
-            if not woke:  # cancelled (or failed) while queued: leave nothing behind
+            waiter.handle = None
+            if not woke:  # cancelled while queued: leave nothing behind
                 if waiter.state is _GRANTED:
                     self._release()  # the slot landed on us as we were cancelled: pass it on
-                else:
+                elif waiter.state is _WAITING:
                     slots.abandon(waiter)
+                    if waiter is self._keeper:
+                        self._appoint()
         state = waiter.state
         if state is _GRANTED:
             if self._closed:
@@ -231,17 +266,51 @@ class PriorityQueueTransport(Layer):
             raise ClientClosedError(
                 "the transport was closed while the request waited for a slot", request=request
             )
-        slots.abandon(waiter)  # still waiting: the timer ran out
-        if by_budget:
+        if by_budget:  # EXPIRED
             raise TimeoutBudgetExceeded(
                 "timeout_budget ran out while waiting for a queue slot", request=request
             )
         self._timed_out += 1
         raise QueueTimeoutError(f"no slot free within queue_timeout={timeout} s", request=request)
 
+    async def _park(self, waiter: _SlotWaiter) -> None:
+        """Wait until ``waiter.wake()``."""
+        future = _asyncio_future()
+        if future is not None:
+            waiter.handle = future
+            await future
+        else:
+            waiter.handle = event = anyio.Event()
+            await event.wait()
+
+    async def _keep_time(self, waiter: _SlotWaiter) -> None:
+        """Sleep on the clock until ``waiter``'s deadline (the earliest of all), unless
+        woken; then expire every waiter that is due and hand the duty on."""
+        assert waiter.until is not None
+        clock = self._clock
+        waiter.handle = scope = anyio.CancelScope()
+        with scope:
+            await clock.sleep(waiter.until - clock.now())
+        if waiter.handle is scope:  # slept to the end: nobody woke us
+            waiter.handle = None
+            for expired in self._slots.expire(clock.now()):
+                expired.wake()
+            self._appoint()
+
+    def _appoint(self) -> None:
+        """Make the waiter with the earliest deadline the only one sleeping on the clock."""
+        keeper = self._slots.earliest_deadline()
+        old, self._keeper = self._keeper, keeper
+        if keeper is not old:
+            if keeper is not None:
+                keeper.wake()  # it loops round and starts sleeping on the clock
+            if old is not None:
+                old.wake()  # it loops round and parks (or leaves, if no longer waiting)
+
     async def _shutdown(self) -> None:
         """Refuse new requests, fail every waiter, wait for calls in flight to return."""
         self._closed = True
+        self._keeper = None
         for waiter in self._slots.fail_all():
             waiter.wake()
         if self._calls:

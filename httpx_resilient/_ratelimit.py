@@ -18,26 +18,22 @@ import logging
 from collections.abc import Awaitable, Sequence
 
 import anyio
-import anyio.lowlevel
 import httpx
 
-from ._bucket import EPSILON, Limit
+from ._bucket import Limit
 from ._clock import Clock, wall_time
 from ._config import RateLimitConfig
-from ._deadline import deadline_of
-from ._errors import ConfigError, RateLimitExceeded, TimeoutBudgetExceeded
+from ._errors import ConfigError
 from ._keys import key_function
 from ._layer import Layer
 from ._ratelimit_backend import InProcessBackend, RateLimitBackend
 from ._ratelimit_hints import has_hints, server_pause
-from ._ratelimit_waiters import Waiter, WaitQueue
+from ._ratelimit_wait import Keys, WaitingRoom
 from ._snapshots import RateLimitStatistics
 
 __all__ = ["RateLimitTransport"]
 
 logger = logging.getLogger("httpx_resilient")
-
-Keys = tuple[str, ...]
 
 
 def _configs(config: object) -> tuple[RateLimitConfig, ...]:
@@ -68,29 +64,6 @@ def _backend(configs: tuple[RateLimitConfig, ...]) -> RateLimitBackend:
             "RateLimitConfig.backend", f"must be None or a rate-limit backend, got {chosen!r}"
         )
     return backend
-
-
-def _priority(request: httpx.Request) -> int:
-    priority = request.extensions.get("priority", 0)
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise ConfigError("extensions.priority", f"must be an int, got {priority!r}")
-    return priority
-
-
-async def _woken_within(waiter: Waiter, clock: Clock, timeout: float) -> bool:
-    """Wait to be woken, at most ``timeout`` seconds on ``clock``; False on timeout."""
-    woken = False
-    async with anyio.create_task_group() as group:
-
-        async def alarm() -> None:
-            await clock.sleep(timeout)
-            group.cancel_scope.cancel()
-
-        group.start_soon(alarm)
-        await waiter.wait_woken()
-        woken = True
-        group.cancel_scope.cancel()
-    return woken
 
 
 class RateLimitTransport(Layer):
@@ -128,12 +101,8 @@ class RateLimitTransport(Layer):
         self._adaptive_limits = tuple(self._limits[i] for i in self._adaptive)
         self._all_adaptive = len(self._adaptive) == len(self._limits)
         waits = [c.max_wait for c in configs if c.max_wait is not None]
-        self._max_wait = min(waits) if waits else None
-        self._queues: dict[Keys, WaitQueue] = {}
-        self._waiting = 0
-        self._waits = 0
-        self._total_wait = 0.0
-        self._rejected = 0
+        self._room = WaitingRoom(self._clock, min(waits) if waits else None, self._try)
+        self._queues = self._room.queues
         self._backend_errors = 0
 
     @property
@@ -148,12 +117,13 @@ class RateLimitTransport(Layer):
 
     def statistics(self) -> RateLimitStatistics:
         """A snapshot: buckets (tokens as of now), waiters, waits and refusals."""
+        room = self._room
         return RateLimitStatistics(
             buckets=self._backend.buckets(self._limits, self._clock.now()),
-            waiters=self._waiting,
-            waits=self._waits,
-            total_wait=self._total_wait,
-            rejected=self._rejected,
+            waiters=room.waiting,
+            waits=room.waits,
+            total_wait=room.total_wait,
+            rejected=room.rejected,
             backend_errors=self._backend_errors,
         )
 
@@ -176,7 +146,7 @@ class RateLimitTransport(Layer):
             wait: float | None = sync.acquire_now(self._limits, keys, 1.0, self._clock.now())
         else:
             wait = None
-        waited = 0.0 if wait == 0.0 else await self._acquire(request, keys, wait)
+        waited = 0.0 if wait == 0.0 else await self._room.acquire(request, keys, wait)
         response = await self._inner.handle_async_request(request)
         response.extensions["rate_limit_wait"] = waited
         if self._adaptive:
@@ -187,116 +157,18 @@ class RateLimitTransport(Layer):
                 await self._recover(response, keys)
         return response
 
-    # -- waiting -----------------------------------------------------------------------
-
-    async def _try(self, keys: Keys, cost: float = 1.0, *, take: bool = True) -> float:
+    async def _try(self, keys: Keys, cost: float, take: bool) -> float:
+        """The one backend call of an attempt (``take=False`` only asks how long)."""
         now = self._clock.now()
         sync = self._sync
         if sync is not None:
-            return (sync.acquire_now if take else sync.wait_time_now)(
-                self._limits, keys, cost, now
-            )
+            return (sync.acquire_now if take else sync.wait_time_now)(self._limits, keys, cost, now)
         call = self._backend.try_acquire if take else self._backend.wait_time
         try:
             return await call(self._limits, keys, cost, now)
         except Exception:
             self._backend_errors += 1
             raise
-
-    def _exceeded(self, request: httpx.Request, needed: float) -> RateLimitExceeded:
-        self._rejected += 1
-        return RateLimitExceeded(
-            f"rate limit: a token needs {needed:.3f} s more (max_wait {self._max_wait:g} s)",
-            request=request,
-            retry_after=needed,
-        )
-
-    def _out_of_budget(self, request: httpx.Request, needed: float) -> TimeoutBudgetExceeded:
-        return TimeoutBudgetExceeded(
-            f"timeout budget ends before a rate-limit token ({needed:.3f} s away)",
-            request=request,
-            retry_after=needed,
-        )
-
-    def _refuse(
-        self, request: httpx.Request, needed: float, waited: float, deadline: float | None
-    ) -> None:
-        """Raise at once if a further wait of ``needed`` seconds is not allowed."""
-        max_wait = self._max_wait
-        if max_wait is not None and waited + needed > max_wait + EPSILON:
-            raise self._exceeded(request, needed)
-        if deadline is not None and self._clock.now() + needed > deadline + EPSILON:
-            raise self._out_of_budget(request, needed)
-
-    def _time_left(self, waited: float, deadline: float | None) -> float | None:
-        """Seconds until ``max_wait`` or the deadline ends the wait, or ``None``."""
-        left = None if self._max_wait is None else self._max_wait - waited
-        if deadline is not None:
-            budget = deadline - self._clock.now()
-            left = budget if left is None or budget < left else left
-        return left
-
-    async def _acquire(self, request: httpx.Request, keys: Keys, wait: float | None) -> float:
-        """Wait for a token on every limit; return the seconds waited."""
-        clock = self._clock
-        start = clock.now()
-        priority = _priority(request)
-        deadline = deadline_of(request, clock)
-        queue = self._queues.get(keys)
-        if queue is None:
-            if wait is None:
-                wait = await self._try(keys)
-                if wait <= 0.0:
-                    return 0.0
-            self._refuse(request, wait, 0.0, deadline)
-            queue = self._queues[keys] = WaitQueue()
-        else:
-            wait = None
-            if self._max_wait is not None or deadline is not None:
-                ahead = queue.ahead(priority)
-                self._refuse(request, await self._try(keys, ahead + 1.0, take=False), 0.0, deadline)
-        waiter = queue.push(priority)
-        self._waiting += 1
-        try:
-            while True:
-                if queue.head() is waiter:
-                    if wait is None:
-                        await anyio.lowlevel.checkpoint_if_cancelled()
-                        wait = await self._try(keys)
-                    if wait <= 0.0:
-                        break
-                    self._refuse(request, wait, clock.now() - start, deadline)
-                    await clock.sleep(wait)
-                    wait = None
-                    continue
-                left = self._time_left(clock.now() - start, deadline)
-                if left is None:
-                    await waiter.wait_woken()
-                    continue
-                if left > 0.0 and await _woken_within(waiter, clock, left):
-                    continue
-                if queue.head() is not waiter:  # waited as long as allowed, still behind
-                    needed = await self._try(keys, float(queue.ahead(priority)), take=False)
-                    waited = clock.now() - start
-                    if self._max_wait is not None and (
-                        deadline is None or self._max_wait - waited <= deadline - clock.now()
-                    ):
-                        raise self._exceeded(request, needed)
-                    raise self._out_of_budget(request, needed)
-        finally:
-            queue.remove(waiter)
-            self._waiting -= 1
-            if queue.size == 0:
-                if self._queues.get(keys) is queue:
-                    del self._queues[keys]
-            else:
-                head = queue.head()
-                if head is not None:
-                    head.wake()
-        waited = clock.now() - start
-        self._waits += 1
-        self._total_wait += waited
-        return waited
 
     # -- server hints --------------------------------------------------------------------
 

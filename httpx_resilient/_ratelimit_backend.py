@@ -137,7 +137,7 @@ class InProcessBackend:
                 bucket.tokens -= cost
                 return 0.0
             return wait
-        buckets = [self._bucket(limit, key, now) for limit, key in zip(limits, keys)]
+        buckets = [self._bucket(limit, key, now) for limit, key in zip(limits, keys, strict=True)]
         wait = 0.0
         for bucket in buckets:
             needed = bucket.wait_time(now, cost)
@@ -154,7 +154,8 @@ class InProcessBackend:
     ) -> float:
         """Synchronous ``wait_time``."""
         return max(
-            self._bucket(limit, key, now).wait_time(now, cost) for limit, key in zip(limits, keys)
+            self._bucket(limit, key, now).wait_time(now, cost)
+            for limit, key in zip(limits, keys, strict=True)
         )
 
     def throttle_now(
@@ -167,19 +168,19 @@ class InProcessBackend:
         decrease: bool,
     ) -> None:
         """Synchronous ``throttle``."""
-        for limit, key in zip(limits, keys):
+        for limit, key in zip(limits, keys, strict=True):
             bucket = self._bucket(limit, key, now)
-            if pause is not None:
-                bucket.pause(now, pause)
             if decrease:
                 bucket.throttle(now)
                 if bucket.degraded:
                     self._degraded.add(bucket)
+            if pause is not None:
+                bucket.pause(now, pause)
 
     def recover_now(self, limits: Sequence[Limit], keys: Sequence[str], now: float) -> None:
         """Synchronous ``recover``."""
         found = False
-        for limit, key in zip(limits, keys):
+        for limit, key in zip(limits, keys, strict=True):
             table = self._tables.get(limit.name)
             bucket = None if table is None else table.get(key)
             if bucket is not None and bucket.degraded:

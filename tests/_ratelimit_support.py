@@ -43,9 +43,7 @@ async def send(
 
 
 def bucket(transport: RateLimitTransport, key: str, index: int = 0) -> BucketState:
-    found = [
-        b for b in transport.statistics().buckets if b.key == key and b.limit_index == index
-    ]
+    found = [b for b in transport.statistics().buckets if b.key == key and b.limit_index == index]
     assert len(found) == 1, found
     return found[0]
 

@@ -8,6 +8,7 @@ import anyio
 import httpx
 import pytest
 
+from httpx_resilient import _dedup_key
 from httpx_resilient._config import DedupConfig
 from httpx_resilient._deadline import DEADLINE
 from httpx_resilient._dedup import DedupTransport
@@ -68,7 +69,19 @@ async def run_crowd(transport: DedupTransport, script: Callable[[Crowd], Awaitab
 # --- the key -------------------------------------------------------------------------
 
 
-def test_key_covers_method_url_and_answer_headers() -> None:
+@pytest.fixture(params=["internals", "public-api"])
+def key_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the fast key path and with the public-API fallback."""
+    if request.param == "public-api":
+        monkeypatch.setattr(_dedup_key, "_INTERNALS", False)
+    return str(request.param)
+
+
+def test_fast_key_path_is_available_with_this_httpx() -> None:
+    assert _dedup_key._internals_usable()
+
+
+def test_key_covers_method_url_and_answer_headers(key_path: str) -> None:
     assert key() == key()
     assert key() != key("HEAD")
     assert key() != key(url=URL + "?page=2")
@@ -79,7 +92,7 @@ def test_key_covers_method_url_and_answer_headers() -> None:
     assert key(headers={"ACCEPT": "a"}) == key(headers={"accept": "a"})
 
 
-def test_key_fingerprints_credentials_and_never_holds_them() -> None:
+def test_key_fingerprints_credentials_and_never_holds_them(key_path: str) -> None:
     for name in ("Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key"):
         alice = key(headers={name: "secret-alice"})
         assert alice == key(headers={name: "secret-alice"})
@@ -92,7 +105,7 @@ def test_key_fingerprints_credentials_and_never_holds_them() -> None:
     assert "pw-secret" not in repr(userinfo)
 
 
-async def test_key_refuses_bodies_unsafe_methods_and_opt_outs() -> None:
+async def test_key_refuses_bodies_unsafe_methods_and_opt_outs(key_path: str) -> None:
     async def body() -> AsyncIterator[bytes]:
         yield b"x"
 
@@ -118,7 +131,7 @@ def test_constructor_checks_its_config() -> None:
 # --- sharing ---------------------------------------------------------------------------
 
 
-async def test_100_identical_gets_share_one_call_with_independent_responses() -> None:
+async def test_100_identical_gets_share_one_call_with_independent_responses(key_path: str) -> None:
     inner = ScriptedTransport()
     transport = DedupTransport(inner, DedupConfig())
     body = bytes(range(256)) * 1024  # 256 KiB: replayed in several chunks
@@ -184,7 +197,7 @@ async def test_followers_stream_the_body_in_chunks() -> None:
     ],
 )
 async def test_different_answer_headers_or_credentials_never_share(
-    first: dict[str, str], second: dict[str, str]
+    first: dict[str, str], second: dict[str, str], key_path: str
 ) -> None:
     gate = anyio.Event()
 
@@ -622,6 +635,34 @@ async def test_set_cookie_and_vary_limit_sharing(
     assert crowd.responses[1].extensions["deduplicated"] is shared
     assert inner.calls == (1 if shared else 2)
     assert_clean(transport)
+
+
+async def test_followers_copy_exchange_facts_but_not_the_leaders_own() -> None:
+    inner = ScriptedTransport()
+    transport = DedupTransport(inner, DedupConfig())
+    leader_extensions = {
+        "http_version": b"HTTP/1.1",
+        "reason_phrase": b"Fine",
+        "attempts": 3,
+        "network_stream": object(),
+    }
+
+    async def script(crowd: Crowd) -> None:
+        crowd.start(1)
+        pending = await inner.next_request()
+        crowd.start(1)
+        await anyio.wait_all_tasks_blocked()
+        pending.respond_with(httpx.Response(200, content=b"x", extensions=leader_extensions))
+
+    crowd = await run_crowd(transport, script)
+    leader, follower = crowd.responses[0], crowd.responses[1]
+    assert leader.extensions["attempts"] == 3
+    assert follower.reason_phrase == "Fine"
+    assert follower.http_version == "HTTP/1.1"
+    assert follower.extensions["deduplicated"] is True
+    assert "attempts" not in follower.extensions
+    assert "network_stream" not in follower.extensions
+    assert follower.request is not leader.request
 
 
 async def test_aclose_and_context_are_forwarded_once() -> None:

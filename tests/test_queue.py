@@ -111,6 +111,25 @@ def test_waitqueue_fail_all_in_queue_order() -> None:
     assert q.active == 0
 
 
+def test_waitqueue_deadlines_expire_in_order() -> None:
+    q: WaitQueue[Waiter] = WaitQueue(1, 10)
+    q.try_acquire()
+    late, untimed, early, gone = Waiter(0, 9.0), Waiter(0), Waiter(0, 3.0), Waiter(5, 1.0)
+    for w in (late, untimed, early, gone):
+        q.push(w, 0.0)
+    assert q.earliest_deadline() is gone
+    q.abandon(gone)
+    assert q.earliest_deadline() is early
+    assert q.expire(2.9) == []
+    assert q.expire(5.0) == [early]
+    assert early.state is WaiterState.EXPIRED
+    assert q.waiting == 2
+    assert q.release() is late  # arrival order among equals
+    assert q.earliest_deadline() is None
+    assert q.expire(100.0) == []
+    assert q.release() is untimed
+
+
 # --- admission, order, body-hold -------------------------------------------------------
 
 
@@ -361,6 +380,92 @@ async def test_timeout_budget_bounds_the_wait() -> None:
             await queue.handle_async_request(late)
         assert queue.statistics().timed_out == 0  # budget expiries are not queue timeouts
         blocker.respond(200, content=b"")
+    assert clean(queue.statistics())
+
+
+async def test_one_sleeper_keeps_time_for_every_deadline() -> None:
+    clock = FakeClock()
+    inner = ScriptedTransport()
+    config = QueueConfig(max_concurrency=1, queue_timeout=10.0)
+    queue = PriorityQueueTransport(inner, config, clock=clock)
+    outcomes: dict[str, str] = {}
+    scopes: dict[str, anyio.CancelScope] = {}
+
+    async def call(name: str, budget: float | None = None) -> None:
+        with anyio.CancelScope() as scope:
+            scopes[name] = scope
+            extensions = {} if budget is None else {"timeout_budget": budget}
+            try:
+                await queue.handle_async_request(req(f"/{name}", **extensions))
+                outcomes[name] = "served"
+            except (QueueTimeoutError, TimeoutBudgetExceeded) as exc:
+                outcomes[name] = f"{type(exc).__name__}@{clock.now():g}"
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, "blocker")
+        blocker = await inner.next_request()
+        tg.start_soon(call, "q10")  # deadline 10 (queue_timeout)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(1.0)
+        tg.start_soon(call, "q11")  # deadline 11
+        tg.start_soon(call, "b4", 3.0)  # deadline 4: takes over the clock
+        tg.start_soon(call, "b6", 5.0)  # deadline 6
+        tg.start_soon(call, "cancelled", 2.0)  # deadline 3, then cancelled
+        await anyio.wait_all_tasks_blocked()
+        assert clock.sleepers == 1  # five deadlines, one sleeper
+        scopes["cancelled"].cancel()
+        await anyio.wait_all_tasks_blocked()
+        assert clock.sleepers == 1
+        for _ in range(12):
+            clock.advance(1.0)
+            await anyio.wait_all_tasks_blocked()
+            assert clock.sleepers <= 1
+        assert queue.statistics().waiting == 0
+        blocker.respond(200, content=b"")
+    assert outcomes == {
+        "blocker": "served",
+        "b4": "TimeoutBudgetExceeded@4",
+        "b6": "TimeoutBudgetExceeded@6",
+        "q10": "QueueTimeoutError@10",
+        "q11": "QueueTimeoutError@11",
+    }
+    assert queue.statistics().timed_out == 2
+    assert clean(queue.statistics())
+
+
+async def test_a_served_time_keeper_hands_the_clock_on() -> None:
+    clock = FakeClock()
+    inner = ScriptedTransport()
+    config = QueueConfig(max_concurrency=1, queue_timeout=5.0)
+    queue = PriorityQueueTransport(inner, config, clock=clock)
+    errors: list[str] = []
+
+    async def call(name: str) -> None:
+        try:
+            await queue.handle_async_request(req(f"/{name}"))
+        except QueueTimeoutError:
+            errors.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, "blocker")
+        blocker = await inner.next_request()
+        tg.start_soon(call, "first")  # keeps time (deadline 5)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(1.0)
+        tg.start_soon(call, "second")  # deadline 6
+        await anyio.wait_all_tasks_blocked()
+        blocker.respond(200, content=b"")  # "first" is served and stops keeping time
+        first = await inner.next_request()
+        assert first.request.url.path == "/first"
+        await anyio.wait_all_tasks_blocked()
+        assert clock.sleepers == 1  # "second" sleeps now
+        clock.advance(4.5)  # t=5.5
+        await anyio.wait_all_tasks_blocked()
+        assert errors == []
+        clock.advance(0.5)  # t=6
+        await anyio.wait_all_tasks_blocked()
+        assert errors == ["second"]
+        first.respond(200, content=b"")
     assert clean(queue.statistics())
 
 

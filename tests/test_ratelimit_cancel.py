@@ -177,12 +177,16 @@ async def test_cancelled_waiter_with_a_deadline_leaves_no_alarm(kind: str) -> No
 
 
 async def paused_queue(
-    kind: str, **extensions: object
-) -> tuple[RateLimitTransport, FakeClock, list[object]]:
-    """A request in flight gets a 429 pausing the key for 30 s while two others wait."""
+    kind: str, *, max_wait: float | None = None, **extensions: object
+) -> tuple[RateLimitTransport, list[object]]:
+    """While two requests wait, one in flight gets a 429 pausing the key for 30 s.
+
+    The head waits without a budget; the second waiter carries ``extensions``. Time then
+    moves to 3 s, and whoever still waits is cancelled.
+    """
     clock = FakeClock()
     inner = ScriptedTransport()
-    cfg = RateLimitConfig(max_requests=1, backend=backend_for(kind), max_wait=extensions.pop("max_wait", None))  # type: ignore[arg-type]
+    cfg = RateLimitConfig(max_requests=1, backend=backend_for(kind), max_wait=max_wait)
     transport = RateLimitTransport(inner, cfg, clock=clock)
     outcomes: list[object] = []
 
@@ -205,32 +209,35 @@ async def paused_queue(
         assert transport.statistics().waiters == 2
         pending.respond(429, headers={"Retry-After": "30"})
         await settle()
-        clock.advance(1.0)  # the head wakes, finds the pause and sleeps on
+        clock.advance(1.0)  # the head wakes and finds the pause
         await settle()
         clock.advance(2.0)
         await settle()
-        assert len(outcomes) == 2
-        assert transport.statistics().waiters == 1
         group.cancel_scope.cancel()
     assert_no_leak(transport)
-    return transport, clock, outcomes
+    return transport, outcomes
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
 async def test_queued_waiter_fails_when_its_budget_ends(kind: str) -> None:
-    transport, _, outcomes = await paused_queue(kind, timeout_budget=3.0)
+    transport, outcomes = await paused_queue(kind, timeout_budget=3.0)
     assert outcomes == [
         ("first", 429, 0.0),
-        ("limited", "TimeoutBudgetExceeded", 3.0, pytest.approx(28.0)),
+        # 27 s of pause, then its turn after the head's token, at the cut rate of 0.7/s
+        ("limited", "TimeoutBudgetExceeded", 3.0, pytest.approx(27.0 + 1 / 0.7)),
     ]
     assert transport.statistics().rejected == 0
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
-async def test_queued_waiter_fails_when_max_wait_is_reached(kind: str) -> None:
-    transport, _, outcomes = await paused_queue(kind, max_wait=3.0)
-    assert outcomes[1] == ("limited", "RateLimitExceeded", 3.0, pytest.approx(28.0))
-    assert transport.statistics().rejected == 1
+async def test_waiters_fail_as_soon_as_a_pause_breaks_max_wait(kind: str) -> None:
+    transport, outcomes = await paused_queue(kind, max_wait=3.0)
+    assert outcomes == [
+        ("first", 429, 0.0),
+        ("head", "RateLimitExceeded", 1.0, pytest.approx(29.0)),
+        ("limited", "RateLimitExceeded", 1.0, pytest.approx(29.0)),  # head by then
+    ]
+    assert transport.statistics().rejected == 2
 
 
 async def test_head_with_a_budget_fails_at_once_when_a_pause_makes_it_too_long() -> None:
@@ -251,6 +258,7 @@ async def test_head_with_a_budget_fails_at_once_when_a_pause_makes_it_too_long()
         group.start_soon(budgeted)
         await settle()
         pending.respond(429, headers={"Retry-After": "30"})
+        await settle()
         clock.advance(1.0)
         await settle()
     assert len(errors) == 1

@@ -63,13 +63,20 @@ def test_has_hints(pairs: Pairs, expected: bool) -> None:
         ([("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "30")], 30.0),
         ([("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "1.5")], 1.5),
         ([("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", f"{WALL + 45:.0f}")], 45.0),
-        ([("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", f"{(WALL + 45) * 1000:.0f}")], 45.0),
+        (
+            [("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", f"{(WALL + 45) * 1000:.0f}")],
+            45.0,
+        ),
         ([("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", f"{WALL - 100:.0f}")], 0.0),
         ([("X-RateLimit-Remaining", "7"), ("X-RateLimit-Reset", "30")], None),
         ([("X-RateLimit-Remaining", "0")], None),
         # several kinds at once: the latest reset counts.
         (
-            [("RateLimit", '"d";r=0;t=3'), ("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "8")],
+            [
+                ("RateLimit", '"d";r=0;t=3'),
+                ("X-RateLimit-Remaining", "0"),
+                ("X-RateLimit-Reset", "8"),
+            ],
             8.0,
         ),
     ],
@@ -128,7 +135,11 @@ def test_absurd_values_parse_and_are_left_to_the_cap() -> None:
         (429, [("Retry-After", formatdate(WALL + 20, usegmt=True))], 20.0),
         (503, [("Retry-After", formatdate(WALL - 20, usegmt=True))], 0.0),
         (429, [("Retry-After", "soon"), ("Retry-After", "7")], 7.0),
-        (429, [("Retry-After", "2"), ("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "10")], 10.0),
+        (
+            429,
+            [("Retry-After", "2"), ("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "10")],
+            10.0,
+        ),
         (200, [("RateLimit", '"d";r=0;t=3')], 3.0),
         (429, [("Retry-After", "soon")], None),
         (429, [("Retry-After", "-5")], None),

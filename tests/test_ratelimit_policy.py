@@ -145,11 +145,24 @@ def test_pause_only_extends_and_is_capped(first: float, second: float, until: fl
     assert bucket.pause(0.0, second) == until
 
 
-def test_pause_keeps_fewer_tokens_than_one() -> None:
-    bucket = TokenBucket(limit(capacity=1, rate=1), now=0.0)
-    bucket.take()
-    bucket.pause(0.25, 1.0)
-    assert bucket.wait_time(1.25) == pytest.approx(0.75)
+@pytest.mark.parametrize(
+    ("rate", "pause", "wait_after_reset"),
+    [
+        (1.0, 1.0, 0.0),  # the token is earned by the reset: it is ready then
+        (1.0, 0.5, 0.25),  # not yet earned: the configured rate still holds
+        (0.1, 5.0, 4.75),  # 0.025 + 0.5 earned by the reset
+        (10.0, 5.0, 0.0),
+    ],
+)
+def test_pause_never_lets_more_through_than_the_rate(
+    rate: float, pause: float, wait_after_reset: float
+) -> None:
+    bucket = TokenBucket(limit(capacity=3, rate=rate), now=0.0)
+    for _ in range(3):
+        bucket.take()
+    bucket.pause(0.25, pause)
+    assert bucket.tokens_at(0.25 + pause) <= 1.0
+    assert bucket.wait_time(0.25 + pause) == pytest.approx(wait_after_reset)
 
 
 # -- TokenBucket: AIMD -----------------------------------------------------------------

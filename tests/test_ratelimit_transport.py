@@ -289,8 +289,9 @@ async def test_bad_timeout_budget_is_a_config_error_when_waiting() -> None:
 def two_limits(kind: str) -> list[RateLimitConfig]:
     backend = backend_for(kind)
     return [
-        RateLimitConfig(max_requests=1, backend=backend),  # per host, 1/s
-        RateLimitConfig(max_requests=0.01, burst=4, key="global", backend=backend),  # 4, then 1/100s
+        # per host: 1/s; global: 4 at once, then one per 100 s
+        RateLimitConfig(max_requests=1, backend=backend),
+        RateLimitConfig(max_requests=0.01, burst=4, key="global", backend=backend),
     ]
 
 
@@ -325,7 +326,10 @@ async def test_a_request_waits_for_the_slowest_limit(kind: str) -> None:
 async def test_max_wait_of_several_limits_is_the_smallest() -> None:
     transport = RateLimitTransport(
         httpx.MockTransport(ok),
-        [RateLimitConfig(max_requests=1, max_wait=5), RateLimitConfig(max_requests=1, max_wait=0.5)],
+        [
+            RateLimitConfig(max_requests=1, max_wait=5),
+            RateLimitConfig(max_requests=1, max_wait=0.5),
+        ],
         clock=FakeClock(),
     )
     await send(transport)
@@ -399,7 +403,9 @@ async def test_an_object_may_hand_over_its_rate_limit_backend() -> None:
             return store
 
     transport = RateLimitTransport(
-        httpx.MockTransport(ok), RateLimitConfig(max_requests=1, backend=Shared()), clock=FakeClock()
+        httpx.MockTransport(ok),
+        RateLimitConfig(max_requests=1, backend=Shared()),
+        clock=FakeClock(),
     )
     await send(transport)
     assert transport.backend is store

@@ -124,9 +124,12 @@ def _collect(headers: httpx.Headers) -> dict[bytes, list[str]]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseInfo:
     """What the cache rules need from a response's headers (times in Unix seconds).
+
+    Treated as read-only once built (not frozen: a frozen dataclass of this size costs
+    several microseconds to build, on every miss).
 
     ``max_age`` / ``s_maxage`` are 0 when present but invalid (stale); ``expires_invalid``
     marks an ``Expires`` that is not a date (such as ``0``), which means already expired.

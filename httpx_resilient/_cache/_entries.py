@@ -1,8 +1,9 @@
 """Between entries and messages: build an entry from a response, a response from an entry.
 
-No awaiting here: the transport does the I/O. ``view_of`` parses a stored entry once
-and memoises the result on it, so a memory hit parses no header; ``serve`` builds the
-independent ``httpx.Response`` a hit returns.
+No storage or network I/O here (the transport and ``Origin`` do it; only
+``close_response`` awaits, to close a response being dropped). ``view_of`` parses a
+stored entry once and memoises the result on it, so a memory hit parses no header;
+``serve`` builds the independent ``httpx.Response`` a hit returns.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class EntryView:
     initial_age: float
     token: object = None
     fresh_until: float = -math.inf
+    aged: tuple[int, httpx.Headers] | None = None  # the headers with the last Age served
 
     def age(self, now: float) -> float:
         """The entry's current age at wall time ``now`` (RFC 9111 4.2.3)."""
@@ -81,16 +83,24 @@ def serve(
     *,
     revalidated: bool = False,
 ) -> httpx.Response:
-    """A new response replaying ``entry``, with its current ``Age`` (RFC 9111 4, 5.1)."""
-    response = httpx.Response(
+    """A new response replaying ``entry``, with its current ``Age`` (RFC 9111 4, 5.1).
+
+    The response gets its own copy of the headers (httpx copies them), so hits within
+    the same second share one prepared header set.
+    """
+    age = int(view.age(now))
+    aged = view.aged
+    if aged is None or aged[0] != age:
+        headers = httpx.Headers(view.headers)
+        headers["Age"] = str(age)
+        view.aged = aged = (age, headers)
+    return httpx.Response(
         entry.status,
-        headers=view.headers,
+        headers=aged[1],
         stream=ReplayStream(entry.body),
         request=request,
         extensions={"from_cache": True, "revalidated": revalidated, "cache_status": status},
     )
-    response.headers["Age"] = str(int(view.age(now)))
-    return response
 
 
 def make_entry(

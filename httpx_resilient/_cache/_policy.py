@@ -92,7 +92,7 @@ def _or_zero(value: float | None) -> float:
     return 0.0 if value is None else value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stored:
     """A stored (or storable) response as the rules see it: status, headers, times.
 
