@@ -1,7 +1,7 @@
 """Loopback throughput: bare httpx vs ResilientTransport with a bounded queue, 64 in flight.
 
 Run: ``python benchmarks/throughput.py [--backend asyncio|trio] [--inflight 64]
-[--limits 4,8,16,32,64] [--requests 3000] [--rounds 5] [--max-seconds 300]``.
+[--limits 4,8,16,32,64] [--requests 3000] [--rounds 5] [--max-seconds 300] [--httpx2]``.
 
 Starts nginx (``apt-get install nginx``) on a free loopback port serving a 13-byte static
 file, pinned with ``taskset`` to the last CPU while this client pins itself to the
@@ -19,11 +19,17 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+if "--httpx2" in sys.argv:  # must alias before anything imports httpx
+    import httpx2
+
+    httpx2.alias_httpx()
 
 import anyio
 import httpx
@@ -145,7 +151,8 @@ async def main(args: argparse.Namespace, url: str) -> None:
         for client in clients.values():
             await client.aclose()
     base = statistics.median(results[f"bare httpx, {args.inflight} in flight"])
-    print(f"Loopback throughput ({args.backend}, httpx {httpx.__version__}, {url})")
+    name = httpx.__name__
+    print(f"Loopback throughput ({args.backend}, {name} {httpx.__version__}, {url})")
     print(f"{'variant':<34}{'req/s (median)':>16}{'vs bare':>9}   rounds")
     for name, values in results.items():
         median = statistics.median(values)
@@ -162,6 +169,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--url", default=None, help="use this server instead of nginx")
+    parser.add_argument("--httpx2", action="store_true", help="run with httpx2 aliased as httpx")
     arguments = parser.parse_args()
     arguments.limits = [int(x) for x in arguments.limits.split(",")]
     cpus = sorted(os.sched_getaffinity(0))

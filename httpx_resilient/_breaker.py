@@ -27,7 +27,7 @@ import httpx
 from ._breaker_policy import NOT_ADMITTED, BreakerPolicy
 from ._clock import Clock
 from ._config import CircuitBreakerConfig
-from ._errors import CircuitOpenError, ResilienceError
+from ._errors import CircuitOpenError, ConfigError, ResilienceError
 from ._keys import key_function
 from ._layer import Layer
 from ._snapshots import BreakerStatistics, CircuitState
@@ -90,6 +90,8 @@ class CircuitBreakerTransport(Layer):
             the next probe, ``None`` when unknown.
     """
 
+    _shared = False  # True for the subclass that keeps state in config.backend
+
     def __new__(
         cls,
         inner: httpx.AsyncBaseTransport,
@@ -115,6 +117,12 @@ class CircuitBreakerTransport(Layer):
         super().__init__(inner, clock=clock)
         if not isinstance(config, CircuitBreakerConfig):
             raise TypeError(f"config must be a CircuitBreakerConfig, got {config!r}")
+        if config.backend is not None and not self._shared:
+            raise ConfigError(
+                "CircuitBreakerConfig.backend",
+                f"{type(self).__name__} keeps state in process; subclass "
+                "SharedCircuitBreakerTransport (_breaker_shared) to use a backend",
+            )
         self._config = config
         self._key = key_function(config.per)
         self._policy = BreakerPolicy(config, on_transition=self._transition)

@@ -32,6 +32,8 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
         ConfigError: ``config.backend`` cannot hold breaker state.
     """
 
+    _shared = True
+
     def __init__(
         self,
         inner: httpx.AsyncBaseTransport,

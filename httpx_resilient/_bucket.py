@@ -107,6 +107,23 @@ class TokenBucket:
             return start
         return start + missing / self.rate
 
+    def try_take(self, now: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens if available (returns 0.0), else return the wait.
+
+        ``wait_time`` and ``take`` in one call, for the hot path.
+        """
+        elapsed = now - self.updated
+        if elapsed > 0.0:
+            tokens = self.tokens + elapsed * self.rate
+            capacity = self.limit.capacity
+            self.tokens = capacity if tokens > capacity else tokens
+            self.updated = now
+        until = self.paused_until
+        if self.tokens - cost >= -EPSILON and (until is None or until <= now):
+            self.tokens -= cost
+            return 0.0
+        return self.wait_time(now, cost)
+
     def take(self, cost: float = 1.0) -> None:
         """Remove ``cost`` tokens; call only right after ``wait_time`` returned 0.0."""
         self.tokens -= cost

@@ -51,9 +51,11 @@ class _Flight:
     event: anyio.Event | None = None  # created by the first follower only
     state = _PENDING
     status = 0
-    headers: list[tuple[bytes, bytes]] = []  # noqa: RUF012  (never mutated)
+    headers: httpx.Headers | None = None
     extensions: dict[str, object] = {}  # noqa: RUF012  (never mutated)
-    data: bytes | None = None
+    data: bytes | None = None  # None: the body was over the bound (or no one waits)
+    sets_cookie = False
+    vary: tuple[str, ...] = ()
     error: Exception | None = None
 
     def __init__(self, request: httpx.Request) -> None:
@@ -64,7 +66,9 @@ class _Flight:
         self.data = data
         if data is not None:
             self.status = response.status_code
-            self.headers = response.headers.raw
+            headers = self.headers = httpx.Headers(response.headers)  # a snapshot
+            self.sets_cookie = "set-cookie" in headers
+            self.vary = tuple(v.strip() for v in headers.get_list("vary", split_commas=True))
             extensions = response.extensions
             self.extensions = {k: extensions[k] for k in _COPIED_EXTENSIONS if k in extensions}
 
@@ -120,14 +124,12 @@ class DedupTransport(Layer):
         if key is None:
             return await self._inner.handle_async_request(request)
         flights = self._flights
-        flight = flights.get(key)
-        while flight is not None:
-            response = await self._follow(flight, request)
+        flight = _Flight(request)
+        while (current := flights.setdefault(key, flight)) is not flight:
+            response = await self._follow(current, request)
             if response is not None:
                 return response
             # The leader's caller went away: take over, or follow whoever already did.
-            flight = flights.get(key)
-        flight = flights[key] = _Flight(request)
         self._leaders += 1
         try:
             response = await self._inner.handle_async_request(request)
@@ -203,22 +205,20 @@ class DedupTransport(Layer):
 
 def _shareable(flight: _Flight, request: httpx.Request) -> bool:
     """Whether a follower may take the leader's response as its own."""
-    if flight.data is None:
+    if flight.data is None or flight.sets_cookie:
         return False
-    headers = httpx.Headers(flight.headers)
-    if "set-cookie" in headers:
-        return False
-    leader = flight.request.headers
-    mine = request.headers
-    for name in headers.get_list("vary", split_commas=True):
-        name = name.strip()
-        if name == "*" or leader.get_list(name) != mine.get_list(name):
-            return False
+    if flight.vary:
+        leader = flight.request.headers
+        mine = request.headers
+        for name in flight.vary:
+            if name == "*" or leader.get_list(name) != mine.get_list(name):
+                return False
     return True
 
 
 def _replay(flight: _Flight, request: httpx.Request) -> httpx.Response:
     assert flight.data is not None
+    assert flight.headers is not None
     extensions = dict(flight.extensions)
     extensions["deduplicated"] = True
     return replay_response(

@@ -9,13 +9,15 @@ Pure functions of a snapshot, no I/O. Rules, each giving one reason ``"<check>: 
   (both judged once a request has completed), ``p95_response_time`` above
   ``max_p95_response_time``, ``queue_size`` above ``max_queue_size``: DEGRADED.
 
-``AlertTracker`` remembers which checks are crossed, so an alert fires once per
-crossing (and once when it clears), never once per request.
+``AlertTracker`` remembers which checks are crossed, so an alert (a log line and the
+hook) fires once per crossing and once when it clears, never once per request.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -128,16 +130,63 @@ def assess_health(
 
 
 class AlertTracker:
-    """Which checks are crossed now, so callers alert on changes only."""
+    """Remembers which checks are crossed; logs and calls the hook when that changes.
 
-    __slots__ = ("crossed",)
+    Args:
+        on_alert: called with the new status when a check is crossed or cleared.
+        logger: where the one line per change goes (WARNING when something is crossed,
+            INFO when checks only cleared), with structured ``extra`` fields.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("crossed", "logger", "on_alert")
+
+    def __init__(
+        self,
+        on_alert: Callable[[HealthStatus], None] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self.crossed: frozenset[str] = frozenset()
+        self.on_alert = on_alert
+        self.logger = logger
 
     def update(self, status: HealthStatus) -> tuple[frozenset[str], frozenset[str]]:
-        """Record ``status``; return the checks newly crossed and newly cleared."""
+        """Record ``status``; report and return the checks newly crossed and cleared."""
         now = status.checks
         crossed, cleared = now - self.crossed, self.crossed - now
         self.crossed = now
+        if crossed or cleared:
+            self._report(status, crossed, cleared)
         return crossed, cleared
+
+    def _report(
+        self, status: HealthStatus, crossed: frozenset[str], cleared: frozenset[str]
+    ) -> None:
+        log = self.logger
+        if log is not None:
+            extra = {
+                "event": "health_alert" if crossed else "health_recovered",
+                "health_status": status.status.value,
+                "reasons": list(status.reasons),
+                "crossed": sorted(crossed),
+                "cleared": sorted(cleared),
+                "success_rate": status.success_rate,
+                "p95_response_time": status.response_time,
+                "queue_size": status.queue_size,
+            }
+            if crossed:
+                log.warning(
+                    "health %s: %s", status.status.value, "; ".join(status.reasons), extra=extra
+                )
+            else:
+                log.info(
+                    "health %s: %s cleared",
+                    status.status.value,
+                    ", ".join(sorted(cleared)),
+                    extra=extra,
+                )
+        if self.on_alert is not None:
+            try:
+                self.on_alert(status)
+            except Exception:
+                if log is not None:
+                    log.exception("on_alert hook raised", extra={"event": "alert_hook_error"})

@@ -33,6 +33,7 @@ from ._config import AlertThresholds
 from ._errors import (
     CircuitOpenError,
     ClientClosedError,
+    ConfigError,
     QueueFullError,
     QueueTimeoutError,
     RateLimitExceeded,
@@ -55,6 +56,7 @@ from ._snapshots import (
 __all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics"]
 
 logger = logging.getLogger("httpx_resilient")
+_DEBUG = logging.DEBUG
 
 REFUSALS = (
     RateLimitExceeded,
@@ -180,11 +182,14 @@ class MetricsTransport(Layer):
         alert_interval: float = 1.0,
     ) -> None:
         super().__init__(inner, clock=clock)
+        if thresholds is not None and not isinstance(thresholds, AlertThresholds):
+            raise ConfigError("MetricsTransport.thresholds", "must be an AlertThresholds")
+        if not isinstance(alert_interval, (int, float)) or not alert_interval >= 0:
+            raise ConfigError("MetricsTransport.alert_interval", "must be a number >= 0")
         self._thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
-        self._on_alert = on_alert
         self._interval = alert_interval
         self._next_check = -math.inf
-        self._tracker = AlertTracker()
+        self._alerts = AlertTracker(on_alert, logger)
         self._histogram = LatencyHistogram()
         self._started = 0
         self._succeeded = 0
@@ -213,7 +218,7 @@ class MetricsTransport(Layer):
             self._failed += 1
         else:
             self._succeeded += 1
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(_DEBUG):
             outcome = "failed" if status >= 500 or status == 429 else "success"
             self._log_request(request, outcome, now - start, status_code=status)
         if now >= self._next_check:
@@ -230,7 +235,7 @@ class MetricsTransport(Layer):
         else:
             self._failed += 1
             outcome = "failed"
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(_DEBUG):
             self._log_request(request, outcome, None, error=exc)
         if now >= self._next_check:
             self._check(now)
@@ -289,40 +294,12 @@ class MetricsTransport(Layer):
     def assess_health(self) -> HealthStatus:
         """Judge the current metrics against the thresholds (and alert on a change)."""
         status = assess_health(self.get_metrics(), self._thresholds)
-        self._alert(status)
+        self._alerts.update(status)
         return status
 
     def _check(self, now: float) -> None:
         self._next_check = now + self._interval
-        self.assess_health()
-
-    def _alert(self, status: HealthStatus) -> None:
-        crossed, cleared = self._tracker.update(status)
-        if not crossed and not cleared:
-            return
-        extra = {
-            "event": "health_alert" if crossed else "health_recovered",
-            "health_status": status.status.value,
-            "reasons": list(status.reasons),
-            "crossed": sorted(crossed),
-            "cleared": sorted(cleared),
-            "success_rate": status.success_rate,
-            "p95_response_time": status.response_time,
-            "queue_size": status.queue_size,
-        }
-        if crossed:
-            logger.warning(
-                "health %s: %s", status.status.value, "; ".join(status.reasons), extra=extra
-            )
-        else:
-            logger.info(
-                "health %s: %s cleared",
-                status.status.value,
-                ", ".join(sorted(cleared)),
-                extra=extra,
-            )
-        if self._on_alert is not None:
-            try:
-                self._on_alert(status)
-            except Exception:
-                logger.exception("on_alert hook raised", extra={"event": "alert_hook_error"})
+        try:
+            self.assess_health()
+        except Exception:  # judging health must never fail a request
+            logger.exception("health check failed", extra={"event": "health_check_error"})

@@ -9,16 +9,18 @@ slot until the ``async with`` block ends. ``response.extensions["queue_wait"]`` 
 the seconds the request waited for its slot.
 
 Waiters are served by ``extensions["priority"]`` (int, higher first, default 0), then
-arrival; see ``_waitqueue`` for the heap and aging. A free slot with nobody waiting is
-taken without any allocation or await. Only a request that actually queues creates a
-wake-up handle: a bare future under asyncio, an ``anyio.Event`` elsewhere, or, when it
-has a time limit, a cancel scope around a clock sleep (so virtual clocks time it out).
+arrival; see ``_waitqueue`` for the heap and aging. Admission to a free slot with nobody
+waiting allocates nothing and never awaits. A queued request parks on a bare future
+under asyncio (an ``anyio.Event`` elsewhere); of the waiters with a deadline
+(``queue_timeout`` or ``timeout_budget``), only the one whose deadline comes first
+sleeps on the clock, and expires everyone due when it wakes: one timer per queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from types import TracebackType
 
 import anyio
@@ -322,11 +324,7 @@ class PriorityQueueTransport(Layer):
         """Fail queued waiters with ``ClientClosedError``, let calls in flight return
         their headers, then close the inner transport (bodies still streaming may then
         end in an httpx error)."""
-        try:
-            await self._shutdown()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await super().aclose()
+        await self._close_then(super().aclose)
 
     async def __aexit__(
         self,
@@ -334,8 +332,11 @@ class PriorityQueueTransport(Layer):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
+        await self._close_then(partial(super().__aexit__, exc_type, exc_value, traceback))
+
+    async def _close_then(self, forward: Callable[[], Awaitable[None]]) -> None:
         try:
             await self._shutdown()
         finally:
             with anyio.CancelScope(shield=True):
-                await super().__aexit__(exc_type, exc_value, traceback)
+                await forward()

@@ -127,20 +127,25 @@ class RateLimitTransport(Layer):
             backend_errors=self._backend_errors,
         )
 
-    def _keys(self, request: httpx.Request) -> Keys:
-        override = request.extensions.get("rate_limit_key")
+    def _keys(self, request: httpx.Request, override: object) -> Keys:
         if override is not None:
             if not isinstance(override, str):
                 raise ConfigError(
                     "extensions.rate_limit_key", f"must be a str, got {type(override).__name__}"
                 )
             return (override,) * len(self._limits)
-        if self._key_func is not None:
-            return (self._key_func(request),)
-        return tuple(func(request) for func in self._key_funcs)
+        keys = []
+        for func in self._key_funcs:
+            keys.append(func(request))
+        return tuple(keys)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        keys = self._keys(request)
+        override = request.extensions.get("rate_limit_key")
+        key_func = self._key_func
+        if override is None and key_func is not None:
+            keys: Keys = (key_func(request),)
+        else:
+            keys = self._keys(request, override)
         sync = self._sync
         if sync is not None and keys not in self._queues:
             wait: float | None = sync.acquire_now(self._limits, keys, 1.0, self._clock.now())

@@ -6,9 +6,25 @@ one atomic step. A shared backend (Redis: one Lua script per call, timed by the 
 server's clock) implements the same protocol, so any number of processes share one
 quota exactly.
 
-Times passed in (``now``) are the transport's clock; a backend with a clock of its own
-(the Redis server's) may use that instead. Waits returned are durations in seconds, so
-they mean the same on either clock.
+Implementing a backend (what the Redis backend must do):
+
+- Bucket ``i`` of a call is ``limits[i]`` for ``keys[i]``; name it by ``limits[i].name``
+  and the key (``Limit.index`` is only this transport's numbering). A bucket that does
+  not exist starts full; an idle, full bucket may be dropped.
+- The arithmetic is ``_bucket.TokenBucket``'s: lazy refill at the current rate up to
+  ``capacity``; a pause grants nothing before its end and leaves at most one token
+  then; ``decrease`` multiplies the rate by 0.7 (floor 1 %); ``recover`` adds the
+  configured rate times the seconds since the last change over ``recovery_seconds``.
+  The in-process backend's tests are the conformance tests.
+- Times passed in (``now``) are the transport's clock; a backend with a clock of its
+  own (the Redis server's) uses that instead. Waits returned are durations in seconds,
+  so they mean the same on either clock.
+- Errors: an exception from ``try_acquire`` or ``wait_time`` reaches the caller (counted
+  in ``backend_errors``); one from ``throttle`` or ``recover`` is counted and logged,
+  and the response is returned anyway. A backend that fails open catches its own.
+- Cancellation: the in-process backend never awaits, so a cancelled waiter never holds
+  a token. A network backend's call cancelled in flight may still have run on the
+  server: it should give such a grant back, or that token is spent.
 """
 
 from __future__ import annotations
@@ -27,10 +43,11 @@ class RateLimitBackend(Protocol):
     """The state store behind ``RateLimitTransport`` (implement this for a shared store).
 
     Every method gets ``limits`` and ``keys`` of equal length: bucket ``i`` is the bucket
-    of ``limits[i]`` for key ``keys[i]``. A bucket that does not exist yet starts full.
-    Only ``try_acquire`` runs on every attempt; ``wait_time`` runs only when a request
-    has to queue behind others, ``throttle`` on server hints, ``recover`` after a
-    success while ``recovering`` is true.
+    of ``limits[i]`` for key ``keys[i]``. Only ``try_acquire`` runs on every attempt;
+    ``wait_time`` runs only when a request with a ``max_wait`` or deadline queues behind
+    others, ``throttle`` on server hints, ``recover`` after a success while
+    ``recovering`` is true. An object that serves several layers (a Redis backend also
+    used for circuit breakers) may instead offer ``rate_limit_backend()`` returning one.
     """
 
     async def try_acquire(
@@ -103,12 +120,13 @@ class InProcessBackend:
     ``max(1024, twice the count after the last sweep)`` of them.
     """
 
-    __slots__ = ("_degraded", "_sweep_at", "_tables")
+    __slots__ = ("_degraded", "_sweep_at", "_tables", "recovering")
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, TokenBucket]] = {}
         self._sweep_at: dict[str, int] = {}
         self._degraded: set[TokenBucket] = set()
+        self.recovering = False  # some bucket runs below its configured rate
 
     def _bucket(self, limit: Limit, key: str, now: float) -> TokenBucket:
         table = self._tables.get(limit.name)
@@ -130,23 +148,23 @@ class InProcessBackend:
         self, limits: Sequence[Limit], keys: Sequence[str], cost: float, now: float
     ) -> float:
         """Synchronous ``try_acquire``."""
-        if len(limits) == 1:
-            bucket = self._bucket(limits[0], keys[0], now)
-            wait = bucket.wait_time(now, cost)
-            if wait <= 0.0:
-                bucket.tokens -= cost
-                return 0.0
-            return wait
-        buckets = [self._bucket(limit, key, now) for limit, key in zip(limits, keys, strict=True)]
+        count = len(limits)
+        if count == 1:
+            table = self._tables.get(limits[0].name)
+            bucket = None if table is None else table.get(keys[0])
+            if bucket is None:
+                bucket = self._bucket(limits[0], keys[0], now)
+            return bucket.try_take(now, cost)
+        # Two passes without comprehensions (each costs a function call before 3.12).
         wait = 0.0
-        for bucket in buckets:
-            needed = bucket.wait_time(now, cost)
+        for i in range(count):
+            needed = self._bucket(limits[i], keys[i], now).wait_time(now, cost)
             if needed > wait:
                 wait = needed
         if wait > 0.0:
             return wait
-        for bucket in buckets:
-            bucket.tokens -= cost
+        for i in range(count):
+            self._bucket(limits[i], keys[i], now).take(cost)
         return 0.0
 
     def wait_time_now(
@@ -170,12 +188,13 @@ class InProcessBackend:
         """Synchronous ``throttle``."""
         for limit, key in zip(limits, keys, strict=True):
             bucket = self._bucket(limit, key, now)
+            if pause is not None:
+                bucket.pause(now, pause)
             if decrease:
                 bucket.throttle(now)
                 if bucket.degraded:
                     self._degraded.add(bucket)
-            if pause is not None:
-                bucket.pause(now, pause)
+                    self.recovering = True
 
     def recover_now(self, limits: Sequence[Limit], keys: Sequence[str], now: float) -> None:
         """Synchronous ``recover``."""
@@ -194,11 +213,7 @@ class InProcessBackend:
             for bucket in [b for b in self._degraded if b.recovered_by(now)]:
                 bucket.recover(now)
                 self._degraded.discard(bucket)
-
-    @property
-    def recovering(self) -> bool:
-        """Whether some bucket runs below its configured rate."""
-        return bool(self._degraded)
+        self.recovering = bool(self._degraded)
 
     async def try_acquire(
         self, limits: Sequence[Limit], keys: Sequence[str], cost: float, now: float

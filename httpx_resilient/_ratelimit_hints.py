@@ -11,7 +11,8 @@ Understood, on any response:
   when below 10^9, a Unix timestamp otherwise (in milliseconds from 10^12 on).
 
 and on 429 and 503 responses ``Retry-After`` (``_headers.parse_retry_after``). A quota is
-exhausted when its remaining count is 0. Malformed values are skipped, never raised.
+exhausted when its remaining count is 0; on a 429 a reset given without a remaining
+count counts too. Malformed values are skipped, never raised.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def _number(text: str) -> float | None:
     return float(text)
 
 
+def _spent(remaining: str | None, exhausted: bool) -> bool:
+    """Whether a quota is used up: remaining 0, or none given and the status says so."""
+    return exhausted if remaining is None else _number(remaining) == 0
+
+
 def _split(text: str, separator: str) -> list[str]:
     """Split on ``separator`` outside double quotes."""
     parts: list[str] = []
@@ -89,7 +95,7 @@ def _members(headers: httpx.Headers, name: str) -> list[tuple[str, dict[str, str
     return members
 
 
-def _structured_pause(headers: httpx.Headers) -> float | None:
+def _structured_pause(headers: httpx.Headers, exhausted: bool) -> float | None:
     members = _members(headers, "ratelimit")
     dictionary = {
         item.partition("=")[0].strip().lower(): item.partition("=")[2]
@@ -97,13 +103,13 @@ def _structured_pause(headers: httpx.Headers) -> float | None:
         if "=" in item and not item.startswith('"')
     }
     if dictionary:  # drafts 03-07: limit=.., remaining=.., reset=..
-        remaining = _number(dictionary.get("remaining", ""))
-        reset = _number(dictionary.get("reset", ""))
-        return reset if remaining == 0 and reset is not None else None
+        if not _spent(dictionary.get("remaining"), exhausted):
+            return None
+        return _number(dictionary.get("reset", ""))
     windows: dict[str, float] | None = None
     pause: float | None = None
     for item, params in members:
-        if _number(params.get("r", "")) != 0:
+        if not _spent(params.get("r"), exhausted):
             continue
         reset = _number(params.get("t", ""))
         if reset is None:
@@ -119,9 +125,10 @@ def _structured_pause(headers: httpx.Headers) -> float | None:
     return pause
 
 
-def _reset_pause(headers: httpx.Headers, prefix: str, wall_now: float) -> float | None:
-    remaining = _number(headers.get(f"{prefix}-remaining", ""))
-    if remaining != 0:
+def _reset_pause(
+    headers: httpx.Headers, prefix: str, wall_now: float, exhausted: bool
+) -> float | None:
+    if not _spent(headers.get(f"{prefix}-remaining"), exhausted):
         return None
     reset = _number(headers.get(f"{prefix}-reset", ""))
     if reset is None:
@@ -132,7 +139,9 @@ def _reset_pause(headers: httpx.Headers, prefix: str, wall_now: float) -> float 
     return reset
 
 
-def hinted_pause(headers: httpx.Headers, wall_now: float) -> float | None:
+def hinted_pause(
+    headers: httpx.Headers, wall_now: float, *, exhausted: bool = False
+) -> float | None:
     """Seconds until the server's reset if a hint shows a quota exhausted, else ``None``.
 
     Of several exhausted quotas the latest reset counts.
@@ -140,12 +149,14 @@ def hinted_pause(headers: httpx.Headers, wall_now: float) -> float | None:
     Args:
         headers: the response headers.
         wall_now: the current Unix time, for epoch resets.
+        exhausted: the status already says so (429): a reset given without a remaining
+            count counts too (one with a remaining count above 0 still does not).
     """
     pause: float | None = None
     for found in (
-        _structured_pause(headers),
-        _reset_pause(headers, "ratelimit", wall_now),
-        _reset_pause(headers, "x-ratelimit", wall_now),
+        _structured_pause(headers, exhausted),
+        _reset_pause(headers, "ratelimit", wall_now, exhausted),
+        _reset_pause(headers, "x-ratelimit", wall_now, exhausted),
     ):
         if found is not None and (pause is None or found > pause):
             pause = found
@@ -159,7 +170,7 @@ def server_pause(status: int, headers: httpx.Headers, wall_now: float) -> float 
     or ``None`` when the response asks for none.
     """
     pause = parse_retry_after(headers, wall_now) if status in (429, 503) else None
-    hinted = hinted_pause(headers, wall_now)
+    hinted = hinted_pause(headers, wall_now, exhausted=status == 429)
     if hinted is not None and (pause is None or hinted > pause):
         pause = hinted
     return pause

@@ -26,145 +26,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from ._config import CircuitBreakerConfig
 from ._errors import ConfigError, ResilienceError
-from ._redact import REDACTED, redact_url
+from ._redis_client import BackendError, RedisConnection, is_redis_error
 
 if TYPE_CHECKING:
     from ._breaker_policy import BreakerPolicy, Transition
     from ._redis_breaker import RedisBreakerStore
     from ._redis_ratelimit import RedisRateLimitBackend
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "RETRY_INTERVAL",
-    "BackendError",
-    "Guard",
-    "RedisBackend",
-    "RedisBackendStatistics",
-    "RedisConnection",
-    "is_redis_error",
-]
+__all__ = ["RETRY_INTERVAL", "Guard", "RedisBackend", "RedisBackendStatistics"]
 
 logger = logging.getLogger("httpx_resilient")
 
 OnError = Literal["fail_open", "raise"]
-_SCHEMES = ("redis", "rediss", "unix")
-DEFAULT_TIMEOUT = 1.0
-"""Connect and read timeout (seconds) of a client built from a URL without its own."""
-
 RETRY_INTERVAL = 1.0
 """Seconds between attempts to reach Redis during an outage (fail-open mode)."""
-
-
-def is_redis_error(exc: BaseException) -> bool:
-    """Whether ``exc`` means Redis failed (coredis error, socket error, timeout)."""
-    return isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith("coredis")
 
 
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(name, f"must be a non-empty str, got {value!r}")
     return value
-
-
-class RedisConnection:
-    """A coredis client, built from a URL (owned) or given (borrowed), and its scripts.
-
-    Args:
-        client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a coredis
-            client (``coredis.Redis``).
-        owner: the public class name, for error messages (``"RedisBackend"``).
-
-    Raises:
-        ConfigError: the URL is malformed or the object is no coredis client.
-        ImportError: a URL was given and coredis is not installed.
-    """
-
-    def __init__(self, client_or_url: object, owner: str) -> None:
-        field = f"{owner}.client_or_url"
-        self._password: str | None = None
-        self._entered = 0
-        self._scripts: dict[str, Any] = {}
-        if isinstance(client_or_url, str):
-            self.description = redact_url(client_or_url)
-            self.client: Any = self._from_url(client_or_url, field)
-            self.owned = True
-        elif callable(getattr(client_or_url, "register_script", None)):
-            self.description = repr(client_or_url)
-            self.client = client_or_url
-            self.owned = False
-        else:
-            raise ConfigError(field, "must be a redis:// URL or a coredis client")
-
-    def _from_url(self, url: str, field: str) -> Any:
-        try:
-            parts = urlsplit(url)
-            self._password = parts.password
-        except ValueError:
-            raise ConfigError(field, f"is not a valid URL: {self.description}") from None
-        if parts.scheme not in _SCHEMES:
-            raise ConfigError(field, f"needs a redis://, rediss:// or unix:// URL: {self}")
-        try:
-            import coredis  # optional: imported when used
-            from coredis.retry import NoRetryPolicy
-        except ImportError as exc:
-            raise ImportError(
-                "the Redis backend needs coredis: pip install 'httpx_resilient[redis]'"
-            ) from exc
-        # Scripts are not idempotent (they take tokens): never re-sent by the client.
-        # Timeouts given in the URL's query win over these defaults.
-        try:
-            return coredis.Redis.from_url(
-                url,
-                retry_policy=NoRetryPolicy(),
-                connect_timeout=DEFAULT_TIMEOUT,
-                stream_timeout=DEFAULT_TIMEOUT,
-            )
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(field, f"is not a usable Redis URL: {self}") from exc
-
-    def __str__(self) -> str:
-        return self.description
-
-    def redact(self, text: str) -> str:
-        """``text`` with the URL's password (if any) replaced."""
-        if self._password and self._password in text:
-            return text.replace(self._password, REDACTED)
-        return text
-
-    async def enter(self) -> None:
-        """Start the client's connection pool (coredis 6 clients need it)."""
-        enter = getattr(self.client, "__aenter__", None)
-        if enter is not None:
-            await enter()
-        self._entered += 1
-
-    async def exit(self, exc: tuple[Any, Any, Any]) -> None:
-        """Stop the pool started by ``enter``."""
-        self._entered -= 1
-        leave = getattr(self.client, "__aexit__", None)
-        if leave is not None:
-            await leave(*exc)
-
-    def check_open(self, owner: str) -> None:
-        """Raise ``RuntimeError`` if a client we built was never entered."""
-        if self.owned and self._entered <= 0:
-            raise RuntimeError(
-                f"{owner} is not open: use `async with {owner.lower()}:` around the code "
-                "that sends requests (coredis runs its connections in a task group)"
-            )
-
-    async def run(
-        self, name: str, source: str, keys: Sequence[str], args: Sequence[str | bytes]
-    ) -> Any:
-        """Run a Lua script (EVALSHA, loading it once if the server lacks it)."""
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self.client.register_script(source)
-        return await script(keys=keys, args=args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,14 +215,6 @@ class RedisBackend:
         return (
             f"RedisBackend({self.connection}, prefix={self.prefix!r}, on_error={self.on_error!r})"
         )
-
-
-class BackendError(Exception):
-    """Redis could not run a script (wraps the coredis or socket error)."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(type(cause).__name__)
-        self.cause = cause
 
 
 class Guard:

@@ -31,7 +31,8 @@ import httpx
 from ._breaker_policy import NOT_ADMITTED, BreakerPolicy, Transition
 from ._config import CircuitBreakerConfig
 from ._errors import CircuitOpenError, ResilienceError
-from ._redis import BackendError, Guard, RedisBackend, is_redis_error
+from ._redis import Guard, RedisBackend
+from ._redis_client import BackendError, is_redis_error
 from ._redis_scripts import BREAKER_ADMIT, BREAKER_CONTROL, BREAKER_SETTLE
 from ._snapshots import CircuitState
 
@@ -116,9 +117,16 @@ class RedisBreakerStore:
         return state
 
     def _refusal(
-        self, key: str, request: httpx.Request, retry_after: float | None, *, isolated: bool
+        self,
+        key: str,
+        request: httpx.Request,
+        retry_after: float | None,
+        *,
+        isolated: bool,
+        count: bool = True,
     ) -> CircuitOpenError:
-        self.rejected += 1
+        if count:  # the local policy counts its own refusals
+            self.rejected += 1
         if retry_after is not None:
             detail = f"is open; next probe in {retry_after:.3f} s"
         elif isolated:
@@ -177,7 +185,8 @@ class RedisBreakerStore:
         if number == NOT_ADMITTED:
             rec = policy.record(key)
             isolated = rec is not None and rec.isolated
-            raise self._refusal(key, request, policy.retry_after(key, now), isolated=isolated)
+            retry_after = policy.retry_after(key, now)
+            raise self._refusal(key, request, retry_after, isolated=isolated, count=False)
         return Ticket(number, local=True, quiet=False)
 
     async def settle(

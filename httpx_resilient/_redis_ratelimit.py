@@ -20,7 +20,8 @@ import anyio.lowlevel
 
 from ._bucket import Limit
 from ._ratelimit_backend import InProcessBackend
-from ._redis import BackendError, Guard, RedisBackend
+from ._redis import Guard, RedisBackend
+from ._redis_client import BackendError
 from ._redis_scripts import ACQUIRE, RECOVER, THROTTLE
 from ._snapshots import BucketState
 

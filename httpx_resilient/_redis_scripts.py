@@ -136,7 +136,7 @@ for i, key in ipairs(KEYS) do
   if pause ~= '' then
     local untl = now + math.min(math.max(0, tonumber(pause)), max_pause)
     if untl > b.u then
-      b.t = math.min(b.t, 1)
+      b.t = math.min(1, b.t + (untl - b.u) * b.r)
       b.u = untl
       b.p = untl
       if untl > b.a then b.a = untl end

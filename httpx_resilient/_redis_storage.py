@@ -23,7 +23,7 @@ from typing import Any
 
 from ._cache._storage import CacheEntry
 from ._errors import ConfigError
-from ._redis import RedisConnection
+from ._redis_client import RedisConnection
 
 __all__ = ["RedisStorage"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
@@ -16,6 +17,9 @@ from httpx_resilient._dedup_key import dedup_key
 from httpx_resilient._errors import ConfigError, TimeoutBudgetExceeded
 from httpx_resilient._snapshots import DedupStatistics
 from httpx_resilient.testing import FakeClock, PendingRequest, ScriptedTransport
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -467,6 +471,46 @@ async def test_leader_cancelled_as_its_answer_lands_leaves_nobody_hanging() -> N
     assert set(range(5)) - {leaders[0]} <= set(crowd.responses)
     assert not crowd.errors
     assert_clean(transport)
+
+
+async def test_cancellation_wrapped_in_an_exception_group_still_hands_over() -> None:
+    """Under trio a cancellation can surface inside an exception group (from httpcore)."""
+    release = anyio.Event()
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            try:
+                await anyio.sleep_forever()
+            except BaseException as exc:
+                raise BaseExceptionGroup("connect", [exc]) from None
+        await release.wait()
+        return httpx.Response(200, content=b"ok")
+
+    transport = DedupTransport(ScriptedTransport(handler), DedupConfig())
+    leaders: list[int] = []
+
+    async def script(crowd: Crowd) -> None:
+        crowd.start(1)
+        await anyio.wait_all_tasks_blocked()
+        crowd.start(2)
+        await anyio.wait_all_tasks_blocked()
+        crowd.scopes[0].cancel()
+        await anyio.wait_all_tasks_blocked()
+        leaders.append(transport.statistics().leaders)
+        release.set()
+
+    crowd = await run_crowd(transport, script)
+    assert crowd.scopes[0].cancelled_caught
+    assert not crowd.errors
+    assert sorted(crowd.responses) == [1, 2]
+    assert {r.content for r in crowd.responses.values()} == {b"ok"}
+    assert calls == 2
+    assert leaders == [2]
+    stats = assert_clean(transport)
+    assert stats.shared == 1
 
 
 async def test_every_takeover_leader_cancelled_in_turn() -> None:

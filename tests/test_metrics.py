@@ -18,6 +18,7 @@ from httpx_resilient._config import AlertThresholds, QueueConfig
 from httpx_resilient._errors import (
     CircuitOpenError,
     ClientClosedError,
+    ConfigError,
     QueueFullError,
     QueueTimeoutError,
     RateLimitExceeded,
@@ -376,7 +377,7 @@ async def test_alerts_are_checked_at_most_once_per_interval() -> None:
     await metrics.handle_async_request(httpx.Request("GET", "http://t/"))
     assert len(alerts) == 1  # the first request is judged at once
     alerts.clear()
-    metrics._tracker.crossed = frozenset()  # forget, to see when the next check runs
+    metrics._alerts.crossed = frozenset()  # forget, to see when the next check runs
     for _ in range(10):
         await metrics.handle_async_request(httpx.Request("GET", "http://t/"))
     assert alerts == []
@@ -400,6 +401,27 @@ async def test_a_failing_alert_hook_never_breaks_requests(
     response = await metrics.handle_async_request(httpx.Request("GET", "http://t/"))
     assert response.status_code == 500
     assert any(getattr(r, "event", None) == "alert_hook_error" for r in caplog.records)
+
+
+def test_bad_arguments_are_config_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        MetricsTransport(ScriptedTransport(), alert_interval=-1)
+    assert info.value.field == "MetricsTransport.alert_interval"
+    with pytest.raises(ConfigError):
+        MetricsTransport(ScriptedTransport(), thresholds={"min_success_rate": 1})  # type: ignore[arg-type]
+
+
+async def test_a_broken_layer_below_never_fails_requests(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(Snapshot):
+        def statistics(self) -> object:
+            raise RuntimeError("statistics bug")
+
+    metrics = MetricsTransport(
+        Broken(ScriptedTransport(lambda r: httpx.Response(200)), None), clock=FakeClock()
+    )
+    response = await metrics.handle_async_request(httpx.Request("GET", "http://t/"))
+    assert response.status_code == 200
+    assert any(getattr(r, "event", None) == "health_check_error" for r in caplog.records)
 
 
 # --- against a real server -------------------------------------------------------------------

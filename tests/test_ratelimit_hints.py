@@ -147,6 +147,14 @@ def test_absurd_values_parse_and_are_left_to_the_cap() -> None:
         (429, [("Retry-After", "Mon, 99 Foo 2024 99:99:99 GMT")], None),
         (429, [("Retry-After", "Mon, 01 Jan 2024 00:00:00")], None),
         (429, [("Retry-After", "")], None),
+        # a 429 already says the quota is spent: a reset without a remaining count counts
+        (429, [("X-RateLimit-Reset", "30")], 30.0),
+        (429, [("RateLimit-Reset", "6")], 6.0),
+        (429, [("RateLimit", '"d";t=9')], 9.0),
+        (429, [("RateLimit", "limit=10, reset=4")], 4.0),
+        (429, [("X-RateLimit-Remaining", "5"), ("X-RateLimit-Reset", "30")], None),
+        (200, [("X-RateLimit-Reset", "30")], None),
+        (200, [("RateLimit", '"d";t=9')], None),
     ],
 )
 def test_server_pause(status: int, pairs: Pairs, pause: float | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from httpx_resilient._bucket import Limit, TokenBucket
@@ -88,6 +90,23 @@ def test_bucket_wait_time_table(
     for _ in range(taken):
         bucket.take()
     assert bucket.wait_time(100.0 + later) == pytest.approx(wait, abs=1e-9)
+
+
+def test_try_take_is_wait_time_then_take() -> None:
+    rng = random.Random(3)
+    one = TokenBucket(limit(capacity=3, rate=2), now=0.0)
+    two = TokenBucket(limit(capacity=3, rate=2), now=0.0)
+    now = 0.0
+    for _ in range(500):
+        now += rng.choice([0.0, 0.1, 0.25, 0.5, 2.0])
+        if rng.random() < 0.1:
+            one.pause(now, 1.0)
+            two.pause(now, 1.0)
+        expected = two.wait_time(now)
+        if expected == 0.0:
+            two.take()
+        assert one.try_take(now) == pytest.approx(expected)
+        assert one.tokens == pytest.approx(two.tokens)
 
 
 def test_bucket_refill_is_capped_at_capacity() -> None:
