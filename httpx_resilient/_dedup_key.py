@@ -13,10 +13,10 @@ from collections.abc import Hashable
 
 import httpx
 
-from ._credentials import PROCESS_KEY, fingerprint
+from ._credentials import CREDENTIAL_HEADERS, PROCESS_KEY, fingerprint
 from ._errors import ConfigError
 
-__all__ = ["ANSWER_HEADERS", "EXTRA_CREDENTIAL_HEADERS", "DedupKey", "dedup_key"]
+__all__ = ["ANSWER_HEADERS", "DedupKey", "dedup_key"]
 
 #: Request headers whose value changes the answer; kept (raw) in the key. The
 #: conditional headers are here so a plain GET never receives a shared ``304``.
@@ -33,15 +33,6 @@ ANSWER_HEADERS = frozenset(
         b"if-range",
     }
 )
-
-_CREDENTIAL_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
-
-#: Widely used API-key headers; fingerprinted like ``Authorization``.
-EXTRA_CREDENTIAL_HEADERS = frozenset(
-    {b"x-api-key", b"api-key", b"x-auth-token", b"x-access-token", b"x-amz-security-token"}
-)
-
-_SECRET_HEADERS = _CREDENTIAL_HEADERS | EXTRA_CREDENTIAL_HEADERS
 
 #: ``(method, URL without userinfo, credential fingerprint, answer headers)``.
 DedupKey = tuple[str, Hashable, str, tuple[tuple[bytes, bytes], ...]]
@@ -69,14 +60,12 @@ def _internals_usable() -> bool:
 _INTERNALS = _internals_usable()
 
 
-def _secret_fingerprint(headers: httpx.Headers, extra: list[bytes], userinfo: bytes) -> str:
+def _secret_fingerprint(headers: httpx.Headers, userinfo: bytes) -> str:
     """Keyed digest of every credential the request carries, or ``""`` if none."""
     standard = fingerprint(headers)
-    if not extra and not userinfo:
+    if not userinfo:
         return standard
     digest = hashlib.blake2b(standard.encode(), key=PROCESS_KEY, digest_size=16)
-    for part in sorted(extra):
-        digest.update(b"\x01" + part)
     digest.update(b"\x02" + userinfo)
     return digest.hexdigest()
 
@@ -111,15 +100,12 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     # (raw name, lowercased name, value) triples.
     items = headers._list if _INTERNALS else [(n, n.lower(), v) for n, v in headers.raw]
     answer: list[tuple[bytes, bytes]] = []
-    extra: list[bytes] = []
     has_secret = False
     for _, lowered, value in items:
         if lowered in ANSWER_HEADERS:
             answer.append((lowered, value))
-        elif lowered in _SECRET_HEADERS:
+        elif lowered in CREDENTIAL_HEADERS:
             has_secret = True
-            if lowered in EXTRA_CREDENTIAL_HEADERS:
-                extra.append(lowered + b"\x00" + value)
     url = request.url
     where: Hashable
     userinfo = b""
@@ -128,5 +114,5 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     else:
         userinfo = url.userinfo
         where = str(url.copy_with(username=None, password=None) if userinfo else url)
-    secret = _secret_fingerprint(headers, extra, userinfo) if has_secret or userinfo else ""
+    secret = _secret_fingerprint(headers, userinfo) if has_secret or userinfo else ""
     return (method, where, secret, tuple(answer))

@@ -11,7 +11,7 @@ import math
 
 import httpx
 
-__all__ = ["http_date", "parse_retry_after"]
+__all__ = ["header_items", "http_date", "parse_retry_after"]
 
 
 def http_date(value: str) -> float | None:
@@ -54,3 +54,15 @@ def parse_retry_after(headers: httpx.Headers, wall_now: float) -> float | None:
         if when is not None:
             return max(0.0, when - wall_now)
     return None
+
+
+def header_items(headers: httpx.Headers) -> list[tuple[bytes, bytes, bytes]]:
+    """``(raw name, lower-case name, value)`` for each header line, in order.
+
+    httpx keeps exactly these triples; reading them saves a copy and a ``lower()`` per
+    line on hot paths. Falls back to the public API if that ever changes.
+    """
+    items = getattr(headers, "_list", None)
+    if isinstance(items, list) and (not items or len(items[0]) == 3):
+        return items
+    return [(name, name.lower(), value) for name, value in headers.raw]

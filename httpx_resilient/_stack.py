@@ -33,8 +33,8 @@ from ._config import (
     RateLimitConfig,
     RetryConfig,
 )
-from ._dedup import DedupTransport
 from ._deadline import DEADLINE, deadline_of
+from ._dedup import DedupTransport
 from ._errors import ClientClosedError, ConfigError
 from ._health import HealthStatus, assess_health
 from ._layer import Layer

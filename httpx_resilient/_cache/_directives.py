@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from .._headers import http_date
+from .._headers import header_items, http_date
 
 __all__ = [
     "MAX_DELTA",
@@ -97,18 +97,6 @@ def _field_names(argument: str | None) -> tuple[str, ...]:
     if not argument:
         return ()
     return tuple(name.strip().lower() for name in argument.split(",") if name.strip())
-
-
-def header_items(headers: httpx.Headers) -> list[tuple[bytes, bytes, bytes]]:
-    """``(raw name, lower-case name, value)`` for each header line, in order.
-
-    httpx keeps exactly these triples; reading them saves a copy and a ``lower()`` per
-    line on every request and response. Falls back to the public API if that changes.
-    """
-    items = getattr(headers, "_list", None)
-    if isinstance(items, list) and (not items or len(items[0]) == 3):
-        return items
-    return [(name, name.lower(), value) for name, value in headers.raw]
 
 
 _WANTED = frozenset(

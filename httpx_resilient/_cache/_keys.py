@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from .._credentials import fingerprint
+from .._credentials import CREDENTIAL_HEADERS, fingerprint
 from ._directives import header_items
 
 __all__ = [
-    "EXTRA_CREDENTIALS",
     "RequestScan",
     "primary_key",
     "scan_request",
@@ -30,15 +29,8 @@ __all__ = [
 ]
 
 _CREDENTIAL, _CACHE_CONTROL, _PRAGMA, _BYPASS = range(4)
-#: API-key headers fingerprinted like ``Authorization`` (the same list as dedup's).
-EXTRA_CREDENTIALS = frozenset(
-    {b"x-api-key", b"api-key", b"x-auth-token", b"x-access-token", b"x-amz-security-token"}
-)
 _WATCHED = {
-    b"authorization": _CREDENTIAL,
-    b"proxy-authorization": _CREDENTIAL,
-    b"cookie": _CREDENTIAL,
-    **dict.fromkeys(EXTRA_CREDENTIALS, _CREDENTIAL),
+    **dict.fromkeys(CREDENTIAL_HEADERS, _CREDENTIAL),
     b"cache-control": _CACHE_CONTROL,
     b"pragma": _PRAGMA,
     # The cache neither stores partial content nor answers a caller's own validation.
@@ -106,14 +98,6 @@ def primary_key(
     identity = ""
     if credentials:
         identity = fingerprint(headers, key=secret)
-        extra = sorted(
-            name + b"\x00" + value
-            for _, name, value in header_items(headers)
-            if name in EXTRA_CREDENTIALS
-        )
-        if extra:
-            digest = hashlib.blake2b(b"\x01".join(extra), key=secret, digest_size=16)
-            identity = f"{identity}+{digest.hexdigest()}"
     return _digest(secret, f"{method}\x00{url_text(url)}\x00{identity}")
 
 
