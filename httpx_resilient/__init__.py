@@ -39,6 +39,8 @@ from ._layer import Layer
 from ._metrics import ClientMetrics, MetricsTransport
 from ._queue import PriorityQueueTransport
 from ._ratelimit import RateLimitTransport
+from ._redis import RedisBackend
+from ._redis_storage import RedisStorage
 from ._retry import RetryTransport
 from ._snapshots import (
     BreakerStatistics,
@@ -89,6 +91,8 @@ __all__ = [
     "RateLimitStatistics",
     "RateLimitTransport",
     "RateLimitedAPIClient",
+    "RedisBackend",
+    "RedisStorage",
     "ResilienceError",
     "ResilientTransport",
     "RetryBudget",

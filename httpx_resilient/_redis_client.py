@@ -96,18 +96,24 @@ class RedisConnection:
         return text
 
     async def enter(self) -> None:
-        """Start the client's connection pool (coredis 6 clients need it)."""
-        enter = getattr(self.client, "__aenter__", None)
-        if enter is not None:
-            await enter()
+        """Start the client's connection pool (coredis 6 clients need it).
+
+        Nested entries (the user's ``async with backend`` and the stack's own) share
+        one pool: only the first enters the client and only the last leaves it.
+        """
+        if self._entered == 0:
+            enter = getattr(self.client, "__aenter__", None)
+            if enter is not None:
+                await enter()
         self._entered += 1
 
     async def exit(self, exc: tuple[Any, Any, Any]) -> None:
-        """Stop the pool started by ``enter``."""
+        """Stop the pool started by ``enter`` once the last entry leaves."""
         self._entered -= 1
-        leave = getattr(self.client, "__aexit__", None)
-        if leave is not None:
-            await leave(*exc)
+        if self._entered == 0:
+            leave = getattr(self.client, "__aexit__", None)
+            if leave is not None:
+                await leave(*exc)
 
     def check_open(self, owner: str) -> None:
         """Raise ``RuntimeError`` if a client we built was never entered."""

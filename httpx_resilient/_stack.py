@@ -41,6 +41,8 @@ from ._layer import Layer
 from ._metrics import ClientMetrics, MetricsTransport, collect_metrics
 from ._queue import PriorityQueueTransport
 from ._ratelimit import RateLimitTransport
+from ._redis import RedisBackend
+from ._redis_storage import RedisStorage
 from ._retry import RetryTransport
 
 __all__ = ["ResilientTransport"]
@@ -137,6 +139,17 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             top = self._metrics = MetricsTransport(top, clock=clock)
         self._top = top
         self._clock = clock
+        # Redis clients run their connections in a task group that must be entered:
+        # the stack enters each distinct backend or storage with itself.
+        candidates = [limit.backend for limit in limits]
+        candidates.append(breaker.backend if breaker is not None else None)
+        candidates.append(cache_config.storage if cache_config is not None else None)
+        self._resources: list[RedisBackend | RedisStorage] = []
+        for resource in candidates:
+            if isinstance(resource, (RedisBackend, RedisStorage)) and not any(
+                resource is seen for seen in self._resources
+            ):
+                self._resources.append(resource)
         self._budget = retry_config.timeout_budget if retry_config is not None else None
         self._closed = False
 
@@ -182,7 +195,16 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         return tuple(layer.statistics() for layer in self.layers)
 
     async def __aenter__(self) -> ResilientTransport:
-        await self._top.__aenter__()
+        entered: list[RedisBackend | RedisStorage] = []
+        try:
+            for resource in self._resources:
+                await resource.__aenter__()
+                entered.append(resource)
+            await self._top.__aenter__()
+        except BaseException:
+            for resource in reversed(entered):
+                await resource.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(
@@ -192,7 +214,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         traceback: TracebackType | None = None,
     ) -> None:
         self._closed = True
-        await self._top.__aexit__(exc_type, exc_value, traceback)
+        try:
+            await self._top.__aexit__(exc_type, exc_value, traceback)
+        finally:
+            for resource in reversed(self._resources):
+                await resource.__aexit__(exc_type, exc_value, traceback)
 
     async def aclose(self) -> None:
         """Fail queued waiters with ``ClientClosedError``, then close every layer once."""

@@ -714,6 +714,30 @@ async def test_the_whole_stack_with_one_backend(prefix: str) -> None:
     assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(4.0)
 
 
+async def test_the_stack_enters_backend_and_storage_itself(prefix: str) -> None:
+    """No `async with backend:` of the user's: the client's own `async with` suffices."""
+    backend = RedisBackend.from_url(URL, prefix=prefix)
+    storage = RedisStorage(URL, prefix=f"{prefix}cache:")
+    transport = ResilientTransport(
+        rate_limit=[
+            RateLimitConfig(5, 3600, backend=backend),
+            RateLimitConfig(9, 60, backend=backend),
+        ],
+        circuit_breaker=CircuitBreakerConfig(backend=backend),
+        cache=CacheConfig(storage=storage),
+        inner=httpx.MockTransport(ok),
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get("http://a.test/")).status_code == 200
+        # Nested entries share the pool: the user's own entry changes nothing.
+        async with backend:
+            assert (await client.get("http://a.test/")).status_code == 200
+    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(3.0)
+    # Left again: using the backend outside the stack asks for `async with` once more.
+    with pytest.raises(RuntimeError, match="async with"):
+        await send(limiter(backend, RateLimitConfig(2, 1.0)))
+
+
 @pytest.mark.parametrize(
     ("build", "field"),
     [
