@@ -86,7 +86,9 @@ class _SlotWaiter(Waiter):
 
 
 class _SlotStream(httpx.AsyncByteStream):
-    """Passes the body through and frees the slot once: at its end or on ``aclose()``.
+    """Passes the body through; at its end or on ``aclose()``, whichever comes first,
+    closes the inner stream (handing the connection back to its pool) and only then
+    frees the slot, once.
 
     A plain async iterator rather than an async generator: asyncio tracks every async
     generator it sees, which would cost more than the rest of the queue together.
@@ -108,19 +110,16 @@ class _SlotStream(httpx.AsyncByteStream):
         try:
             return await self._iterator.__anext__()
         except StopAsyncIteration:
-            self._done()
+            await self.aclose()
             raise
 
     async def aclose(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is None:
+            return
         try:
             await self._stream.aclose()
         finally:
-            self._done()
-
-    def _done(self) -> None:
-        owner = self._owner
-        if owner is not None:
-            self._owner = None
             owner._release()
 
 

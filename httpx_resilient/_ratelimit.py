@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Sequence
+from types import TracebackType
 
 import anyio
 import httpx
@@ -23,7 +24,7 @@ import httpx
 from ._bucket import Limit
 from ._clock import Clock, wall_time
 from ._config import RateLimitConfig
-from ._errors import ConfigError
+from ._errors import ClientClosedError, ConfigError
 from ._keys import key_function
 from ._layer import Layer
 from ._ratelimit_backend import InProcessBackend, RateLimitBackend
@@ -81,6 +82,8 @@ class RateLimitTransport(Layer):
     Per request, ``extensions["rate_limit_key"]`` (a str) replaces the key of every
     limit and ``extensions["priority"]`` (an int, default 0, higher first) orders
     waiters. Responses get ``extensions["rate_limit_wait"]``: seconds waited for a token.
+    Closing the transport (``aclose()`` or leaving ``async with``) fails waiting
+    requests at once with ``ClientClosedError``, as it does any request sent after.
     """
 
     def __init__(
@@ -140,6 +143,8 @@ class RateLimitTransport(Layer):
         return tuple(keys)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._room.closed:
+            raise ClientClosedError("the transport is closed", request=request)
         override = request.extensions.get("rate_limit_key")
         key_func = self._key_func
         if override is None and key_func is not None:
@@ -161,6 +166,20 @@ class RateLimitTransport(Layer):
             elif status < 500 and self._backend.recovering:
                 await self._recover(response, keys)
         return response
+
+    async def aclose(self) -> None:
+        """Fail waiting requests with ``ClientClosedError``, then close the inner transport."""
+        self._room.close()
+        await super().aclose()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self._room.close()
+        await super().__aexit__(exc_type, exc_value, traceback)
 
     async def _try(self, keys: Keys, cost: float, take: bool) -> float:
         """The one backend call of an attempt (``take=False`` only asks how long)."""

@@ -20,7 +20,7 @@ import httpx
 from ._bucket import EPSILON
 from ._clock import Clock
 from ._deadline import deadline_of
-from ._errors import ConfigError, RateLimitExceeded, TimeoutBudgetExceeded
+from ._errors import ClientClosedError, ConfigError, RateLimitExceeded, TimeoutBudgetExceeded
 from ._ratelimit_waiters import Waiter, WaitQueue
 
 __all__ = ["Keys", "TryAcquire", "WaitingRoom"]
@@ -66,6 +66,7 @@ class WaitingRoom:
         "_clock",
         "_max_wait",
         "_try",
+        "closed",
         "queues",
         "rejected",
         "total_wait",
@@ -78,10 +79,18 @@ class WaitingRoom:
         self._max_wait = max_wait
         self._try = try_acquire
         self.queues: dict[Keys, WaitQueue] = {}
+        self.closed = False
         self.waiting = 0
         self.waits = 0
         self.total_wait = 0.0
         self.rejected = 0
+
+    def close(self) -> None:
+        """Fail every waiter at once with ``ClientClosedError`` (the transport closes)."""
+        self.closed = True
+        for queue in list(self.queues.values()):
+            for waiter in queue.live():
+                waiter.interrupt()
 
     def _exceeded(self, request: httpx.Request, needed: float) -> RateLimitExceeded:
         self.rejected += 1
@@ -127,6 +136,7 @@ class WaitingRoom:
         Raises:
             RateLimitExceeded: the wait would pass ``max_wait``.
             TimeoutBudgetExceeded: the wait would pass the request's deadline.
+            ClientClosedError: the transport was closed meanwhile.
             ConfigError: the ``priority`` or ``timeout_budget`` extension is invalid.
         """
         clock = self._clock
@@ -150,6 +160,11 @@ class WaitingRoom:
         self.waiting += 1
         try:
             while True:
+                if self.closed:
+                    raise ClientClosedError(
+                        "the transport was closed while waiting for a rate-limit token",
+                        request=request,
+                    )
                 if queue.head() is waiter:
                     if wait is None:
                         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -157,7 +172,9 @@ class WaitingRoom:
                     if wait <= 0.0:
                         break
                     self._refuse(request, wait, clock.now() - start, deadline)
-                    await clock.sleep(wait)
+                    with anyio.CancelScope() as waiter.sleep_scope:
+                        await clock.sleep(wait)
+                    waiter.sleep_scope = None
                     wait = None
                     continue
                 left = self._time_left(clock.now() - start, deadline)

@@ -19,16 +19,23 @@ __all__ = ["Waiter", "WaitQueue"]
 class Waiter:
     """One request waiting in a ``WaitQueue``."""
 
-    __slots__ = ("event", "live", "priority")
+    __slots__ = ("event", "live", "priority", "sleep_scope")
 
     def __init__(self, priority: int) -> None:
         self.priority = priority
         self.live = True
         self.event = anyio.Event()
+        self.sleep_scope: anyio.CancelScope | None = None  # set while the head sleeps
 
     def wake(self) -> None:
         """Tell the waiter to look again whether it is the head."""
         self.event.set()
+
+    def interrupt(self) -> None:
+        """Wake the waiter, even from its sleep on the clock."""
+        self.event.set()
+        if self.sleep_scope is not None:
+            self.sleep_scope.cancel()
 
     async def wait_woken(self) -> None:
         """Wait until woken (a wake-up that came earlier returns at once)."""
@@ -67,6 +74,10 @@ class WaitQueue:
             heapq.heappop(heap)
             self._dead -= 1
         return heap[0][2] if heap else None
+
+    def live(self) -> list[Waiter]:
+        """The live waiters, in no particular order."""
+        return [entry[2] for entry in self._heap if entry[2].live]
 
     def remove(self, waiter: Waiter) -> None:
         """Take ``waiter`` out (granted, refused or cancelled); idempotent."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 import httpx
 import pytest
 
 from httpx_resilient._config import RateLimitConfig
-from httpx_resilient._errors import RateLimitExceeded, TimeoutBudgetExceeded
+from httpx_resilient._errors import ClientClosedError, RateLimitExceeded, TimeoutBudgetExceeded
 from httpx_resilient._ratelimit import RateLimitTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 from tests._ratelimit_support import BACKENDS, backend_for, bucket, send, settle
@@ -265,3 +267,45 @@ async def test_head_with_a_budget_fails_at_once_when_a_pause_makes_it_too_long()
     assert clock.now() == 1.0
     assert errors[0].retry_after == pytest.approx(29.0)  # type: ignore[attr-defined]
     assert_no_leak(transport)
+
+
+# -- closing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+@pytest.mark.parametrize("how", ["aclose", "aexit"])
+async def test_closing_fails_every_waiter_at_once(kind: str, how: str) -> None:
+    inner = ScriptedTransport(lambda request: httpx.Response(200))
+    clock = FakeClock()
+    cfg = RateLimitConfig(max_requests=1, backend=backend_for(kind))
+    transport = RateLimitTransport(inner, cfg, clock=clock)
+    await send(transport)
+    errors: list[str] = []
+
+    async def waiting(**extensions: object) -> None:
+        try:
+            await send(transport, **extensions)
+        except ClientClosedError:
+            errors.append("closed")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(waiting)  # the head, asleep on the clock
+        await settle()
+        group.start_soon(partial(waiting, priority=-1))  # behind it, on its event
+        await settle()
+        group.start_soon(partial(waiting, priority=-2, timeout_budget=60.0))  # with an alarm
+        await settle()
+        assert transport.statistics().waiters == 3
+        if how == "aclose":
+            await transport.aclose()
+        else:
+            await transport.__aexit__(None, None, None)
+        await settle()
+    assert errors == ["closed"] * 3
+    assert clock.now() == 0.0
+    assert_no_leak(transport)
+    assert clock.sleepers == 0
+    assert (inner.closed, inner.exited) == ((1, 0) if how == "aclose" else (1, 1))
+    with pytest.raises(ClientClosedError):
+        await send(transport)
+    assert inner.calls == 1

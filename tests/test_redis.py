@@ -227,7 +227,7 @@ async def test_a_grant_to_a_cancelled_caller_is_given_back(prefix: str) -> None:
         assert scope.cancelled_caught
         assert float(redis("HGET", f"{prefix}rl:{limit.name}:k", "t")) == pytest.approx(5.0)
         assert await rl.try_acquire([limit], ["k"], 1.0, 0.0) == 0.0
-        assert float(redis("HGET", f"{prefix}rl:{limit.name}:k", "t")) == pytest.approx(4.0)
+        assert float(redis("HGET", f"{prefix}rl:{limit.name}:k", "t")) == pytest.approx(4.0, abs=0.05)
 
 
 async def test_cancelled_waiters_leave_nothing_behind(prefix: str) -> None:
@@ -690,7 +690,7 @@ async def test_redis_coming_back_ends_the_outage(
         clock.advance(1.0)
         assert await send(transport) == 200
         assert backend.statistics().available
-    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:global", "t")) == pytest.approx(4.0)
+    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:global", "t")) == pytest.approx(4.0, abs=0.05)
     messages = [r.getMessage() for r in caplog.records]
     assert sum("unreachable" in m for m in messages) == 1
     assert sum("reachable again" in m for m in messages) == 1
@@ -711,7 +711,7 @@ async def test_the_whole_stack_with_one_backend(prefix: str) -> None:
         )
         async with httpx.AsyncClient(transport=transport) as client:
             assert (await client.get("http://a.test/")).status_code == 200
-    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(4.0)
+    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(4.0, abs=0.05)
 
 
 async def test_the_stack_enters_backend_and_storage_itself(prefix: str) -> None:
@@ -732,7 +732,7 @@ async def test_the_stack_enters_backend_and_storage_itself(prefix: str) -> None:
         # Nested entries share the pool: the user's own entry changes nothing.
         async with backend:
             assert (await client.get("http://a.test/")).status_code == 200
-    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(3.0)
+    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(3.0, abs=0.05)
     # Left again: using the backend outside the stack asks for `async with` once more.
     with pytest.raises(RuntimeError, match="async with"):
         await send(limiter(backend, RateLimitConfig(2, 1.0)))
