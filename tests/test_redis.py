@@ -227,7 +227,7 @@ async def test_a_grant_to_a_cancelled_caller_is_given_back(prefix: str) -> None:
         assert scope.cancelled_caught
         assert float(redis("HGET", f"{prefix}rl:{limit.name}:k", "t")) == pytest.approx(5.0)
         assert await rl.try_acquire([limit], ["k"], 1.0, 0.0) == 0.0
-        assert float(redis("HGET", f"{prefix}rl:{limit.name}:k", "t")) == pytest.approx(4.0, abs=0.05)
+        assert float(redis("HGET", f"{prefix}rl:{limit.name}:k", "t")) == pytest.approx(4.0)
 
 
 async def test_cancelled_waiters_leave_nothing_behind(prefix: str) -> None:
@@ -711,7 +711,8 @@ async def test_the_whole_stack_with_one_backend(prefix: str) -> None:
         )
         async with httpx.AsyncClient(transport=transport) as client:
             assert (await client.get("http://a.test/")).status_code == 200
-    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(4.0, abs=0.05)
+    tokens = float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t"))
+    assert tokens == pytest.approx(4.0, abs=0.05)  # the server's clock refills a little
 
 
 async def test_the_stack_enters_backend_and_storage_itself(prefix: str) -> None:
@@ -732,7 +733,8 @@ async def test_the_stack_enters_backend_and_storage_itself(prefix: str) -> None:
         # Nested entries share the pool: the user's own entry changes nothing.
         async with backend:
             assert (await client.get("http://a.test/")).status_code == 200
-    assert float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t")) == pytest.approx(3.0, abs=0.05)
+    tokens = float(redis("HGET", f"{prefix}rl:5/3600s/5:a.test", "t"))
+    assert tokens == pytest.approx(3.0, abs=0.05)  # the server's clock refills a little
     # Left again: using the backend outside the stack asks for `async with` once more.
     with pytest.raises(RuntimeError, match="async with"):
         await send(limiter(backend, RateLimitConfig(2, 1.0)))
