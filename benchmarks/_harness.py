@@ -7,6 +7,7 @@ overhead is that median minus the baseline's median from the same run.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -17,13 +18,25 @@ Variant = Callable[[int], Awaitable[float]]  # runs n requests, returns seconds 
 
 
 async def measure(variants: dict[str, Variant], *, n: int, rounds: int) -> dict[str, float]:
-    """Return the median microseconds per request of each variant."""
+    """Return the median microseconds per request of each variant.
+
+    Rounds rotate the order of the variants (none always runs first or last), and the
+    garbage collector is run before and paused during each timed run, so one variant's
+    garbage is not collected on another's time.
+    """
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    for name, run in variants.items():  # warm-up
+    for run in variants.values():  # warm-up
         await run(max(50, n // 10))
-    for _ in range(rounds):
-        for name, run in variants.items():
-            samples[name].append(await run(n) / n * 1e6)
+    names = list(variants)
+    for round_no in range(rounds):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            gc.collect()
+            gc.disable()
+            try:
+                samples[name].append(await variants[name](n) / n * 1e6)
+            finally:
+                gc.enable()
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

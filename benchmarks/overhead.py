@@ -76,7 +76,9 @@ def variants() -> dict[str, Callable[[int], object]]:
         "circuit breaker": client_runner(
             lambda: ResilientTransport(circuit_breaker=breaker, metrics=False, inner=mock())
         ),
-        "retry": client_runner(lambda: ResilientTransport(retry=retry, metrics=False, inner=mock())),
+        "retry": client_runner(
+            lambda: ResilientTransport(retry=retry, metrics=False, inner=mock())
+        ),
         "rate limit + breaker + retry": client_runner(
             lambda: ResilientTransport(
                 rate_limit=rate, circuit_breaker=breaker, retry=retry, metrics=False, inner=mock()

@@ -37,6 +37,8 @@ from ._errors import (
 from ._health import HealthState, HealthStatus
 from ._layer import Layer
 from ._metrics import ClientMetrics, MetricsTransport
+from ._otel import OTelTransport, instrument_otel
+from ._prometheus import PrometheusCollector
 from ._queue import PriorityQueueTransport
 from ._ratelimit import RateLimitTransport
 from ._redis import RedisBackend
@@ -81,7 +83,9 @@ __all__ = [
     "Layer",
     "MemoryStorage",
     "MetricsTransport",
+    "OTelTransport",
     "PriorityQueueTransport",
+    "PrometheusCollector",
     "QueueConfig",
     "QueueFullError",
     "QueueStatistics",
@@ -107,4 +111,5 @@ __all__ = [
     "TokenAuth",
     "__version__",
     "classify",
+    "instrument_otel",
 ]

@@ -4,6 +4,8 @@ Needs the ``[prometheus]`` extra; ``prometheus_client`` is imported here only, w
 collector is built. Labels are bounded: ``outcome`` (4 values), ``quantile`` (3),
 ``host`` and ``state`` for breakers (hosts the client talks to, times 3 states),
 ``status`` for health (3). No URL, path, query or header ever becomes a label.
+``collect()`` may run on the exporter's HTTP thread: it only reads counters, and a read
+that races the event loop (a dict changing size) is simply taken again.
 
 Usage::
 

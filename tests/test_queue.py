@@ -235,18 +235,30 @@ async def test_slot_is_held_until_the_body_is_closed() -> None:
 
 
 async def test_streamed_body_is_released_exactly_once() -> None:
-    inner = ScriptedTransport(lambda r: httpx.Response(200, stream=Body()))
-    queue = PriorityQueueTransport(inner, QueueConfig(max_concurrency=2), clock=FakeClock())
+    bodies: list[Body] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(Body())
+        return httpx.Response(200, stream=bodies[-1])
+
+    queue = PriorityQueueTransport(
+        ScriptedTransport(handler), QueueConfig(max_concurrency=2), clock=FakeClock()
+    )
     response = await queue.handle_async_request(req())
     assert queue.statistics().active == 1
     async for _ in response.stream:  # type: ignore[union-attr]
         pass
+    # read to the end without aclose(): the body is closed (its connection goes back to
+    # the pool) before the slot is freed
+    assert bodies[0].closed == 1
     assert queue.statistics().active == 0
     await response.aclose()
     await response.aclose()
+    assert bodies[0].closed == 1
     other = await queue.handle_async_request(req())
     await other.aclose()
     await other.aclose()
+    assert bodies[1].closed == 1
     assert queue.statistics().active == 0
 
 
