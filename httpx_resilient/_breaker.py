@@ -158,14 +158,10 @@ class CircuitBreakerTransport(Layer):
                     settled = True
                     self._settle(key, ticket, verdict, start)
                 raise
-            if self._is_failure is None:
+            if self._is_failure is None:  # the default rule, without a coroutine
                 failed = response.status_code >= 500
             else:
-                try:
-                    failed = bool(self._is_failure(response))
-                except BaseException:
-                    await response.aclose()
-                    raise
+                failed = await self._judge_response(response)
             settled = True
             if failed or self._rate_mode:
                 self._settle(key, ticket, failed, start)
@@ -185,6 +181,16 @@ class CircuitBreakerTransport(Layer):
             self._policy.success(key, ticket, now, now - start if self._time_calls else None)
         else:
             self._policy.success(key, ticket)
+
+    async def _judge_response(self, response: httpx.Response) -> bool:
+        """Whether ``response`` is a failure by ``is_failure``; closes it if that raises."""
+        if self._is_failure is None:
+            return response.status_code >= 500
+        try:
+            return bool(self._is_failure(response))
+        except BaseException:
+            await response.aclose()
+            raise
 
     def _judge_error(self, exc: Exception) -> bool | None:
         if isinstance(exc, ResilienceError):

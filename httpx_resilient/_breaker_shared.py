@@ -68,14 +68,10 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
             except Exception as exc:
                 failed = self._judge_error(exc)
                 raise
-            if self._is_failure is None:
+            if self._is_failure is None:  # the default rule, without a coroutine
                 failed = response.status_code >= 500
             else:
-                try:
-                    failed = bool(self._is_failure(response))
-                except BaseException:
-                    await response.aclose()
-                    raise
+                failed = await self._judge_response(response)
             return response
         finally:
             self._in_flight -= 1
