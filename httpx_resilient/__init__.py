@@ -5,6 +5,8 @@ Pass ``transport=ResilientTransport(...)`` to a client; runs under asyncio and t
 Everything importable from here is public; every other module is private.
 """
 
+import logging as _logging
+
 from ._auth import Token, TokenAuth
 from ._breaker import CircuitBreakerTransport
 from ._cache import CacheTransport, MemoryStorage, SQLiteStorage
@@ -57,6 +59,10 @@ from ._snapshots import (
 from ._stack import ResilientTransport
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where logs go: without this, Python's
+# last-resort handler would print our warnings to stderr when nothing is configured.
+_logging.getLogger("httpx_resilient").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AlertThresholds",
