@@ -106,6 +106,11 @@ async def read_bounded(response: httpx.Response, limit: int) -> bytes | None:
     stream = _async_stream(response)
     if isinstance(stream, ReplayStream):
         return stream.data if len(stream.data) <= limit else None
+    if isinstance(stream, httpx.ByteStream):
+        # Already in memory (built with content=..., e.g. by MockTransport): the raw
+        # bytes come out of a plain iteration, and the stream replays as it is.
+        data = b"".join(stream)
+        return data if len(data) <= limit else None
     chunks: list[bytes] = []
     size = 0
     checked = False
