@@ -19,7 +19,7 @@ sleeps on the clock, and expires everyone due when it wakes: one timer per queue
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from types import TracebackType
 
@@ -37,6 +37,7 @@ from ._errors import (
     TimeoutBudgetExceeded,
 )
 from ._layer import Layer
+from ._releasing import ReleasingStream
 from ._snapshots import QueueStatistics
 from ._waitqueue import Waiter, WaiterState, WaitQueue
 
@@ -83,44 +84,6 @@ class _SlotWaiter(Waiter):
             handle.set()
         elif handle is not None and not handle.done():
             handle.set_result(None)
-
-
-class _SlotStream(httpx.AsyncByteStream):
-    """Passes the body through; at its end or on ``aclose()``, whichever comes first,
-    closes the inner stream (handing the connection back to its pool) and only then
-    frees the slot, once.
-
-    A plain async iterator rather than an async generator: asyncio tracks every async
-    generator it sees, which would cost more than the rest of the queue together.
-    """
-
-    __slots__ = ("_iterator", "_owner", "_stream")
-
-    def __init__(self, stream: httpx.AsyncByteStream, owner: PriorityQueueTransport) -> None:
-        self._stream = stream
-        self._owner: PriorityQueueTransport | None = owner
-        self._iterator: AsyncIterator[bytes] | None = None
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        self._iterator = self._stream.__aiter__()
-        return self
-
-    async def __anext__(self) -> bytes:
-        assert self._iterator is not None
-        try:
-            return await self._iterator.__anext__()
-        except StopAsyncIteration:
-            await self.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        owner, self._owner = self._owner, None
-        if owner is None:
-            return
-        try:
-            await self._stream.aclose()
-        finally:
-            owner._release()
 
 
 class PriorityQueueTransport(Layer):
@@ -201,7 +164,7 @@ class PriorityQueueTransport(Layer):
         if response.is_closed or not isinstance(stream, httpx.AsyncByteStream):
             self._release()
         else:
-            response.stream = _SlotStream(stream, self)
+            response.stream = ReleasingStream(stream, self._release)
         return response
 
     def _release(self) -> None:
