@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator
 
 import anyio
 import httpx
 import tenacity
 
-from ._body import ReplayStream, read_bounded
+from ._body import read_bounded
 from ._clock import Clock, wall_time
 from ._config import RetryConfig
 from ._deadline import deadline_of
@@ -35,29 +34,6 @@ _KEEP_BYTES = 64 * 1024
 _TIMEOUT_KEYS = ("connect", "read", "write", "pool")
 
 Outcome = httpx.Response | Exception
-
-
-class _ClosingStream(httpx.AsyncByteStream):
-    """A body we drop: closing it also closes the iterator ``read_bounded`` left open
-    (often an async generator, which trio warns about if garbage collected unclosed)."""
-
-    __slots__ = ("_iterator", "_stream")
-
-    def __init__(self, stream: httpx.AsyncByteStream) -> None:
-        self._stream = stream
-        self._iterator: AsyncIterator[bytes] | None = None
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        self._iterator = self._stream.__aiter__()
-        return self._iterator
-
-    async def aclose(self) -> None:
-        close = getattr(self._iterator, "aclose", None)
-        try:
-            if close is not None:
-                await close()
-        finally:
-            await self._stream.aclose()
 
 
 class RetryTransport(Layer):
@@ -241,11 +217,6 @@ class RetryTransport(Layer):
     async def _discard(self, response: httpx.Response) -> httpx.Response | None:
         """Release a response we retry past; keep it (buffered) if its body is small."""
         kept = None
-        stream = response.stream
-        if isinstance(stream, httpx.AsyncByteStream) and not isinstance(
-            stream, (httpx.ByteStream, ReplayStream)
-        ):
-            response.stream = _ClosingStream(stream)
         try:
             if await read_bounded(response, self._keep_limit) is not None:
                 kept = response

@@ -107,3 +107,21 @@ async def test_replay_response_is_independent() -> None:
     assert await one.aread() == await two.aread() == b"body"
     one.headers["X-A"] = "2"
     assert two.headers["X-A"] == "1"
+
+
+async def test_closing_a_half_read_body_finishes_its_generator_at_once() -> None:
+    finished: list[str] = []
+
+    class Generator(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                for _ in range(10):
+                    yield b"x" * 10
+            finally:
+                finished.append("closed")
+
+    response = httpx.Response(200, stream=Generator())
+    assert await read_bounded(response, 15) is None
+    assert finished == []
+    await response.aclose()
+    assert finished == ["closed"]  # not left to the garbage collector
