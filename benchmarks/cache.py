@@ -32,9 +32,9 @@ from typing import Any
 
 import httpx
 
-from httpx_resilient._body import ReplayStream
 from httpx_resilient._cache import CacheTransport
-from httpx_resilient._config import CacheConfig
+from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._core.body import ReplayStream
 
 BODY = b'{"id": 123, "name": "example"}' * 8
 CACHEABLE = {"Cache-Control": "max-age=3600", "Content-Type": "application/json"}

@@ -31,8 +31,8 @@ import anyio.lowlevel
 import httpx
 
 from benchmarks._harness import Variant, run
-from httpx_resilient._config import DedupConfig
-from httpx_resilient._dedup import DedupTransport
+from httpx_resilient._dedup.config import DedupConfig
+from httpx_resilient._dedup.transport import DedupTransport
 
 BODY = b'{"id": 123, "name": "example"}'
 URL = "http://bench/items/1"

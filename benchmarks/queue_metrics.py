@@ -24,9 +24,9 @@ import anyio.lowlevel
 import httpx
 
 from benchmarks._harness import measure, report, run, timer
-from httpx_resilient._config import QueueConfig
-from httpx_resilient._metrics import MetricsTransport
-from httpx_resilient._queue import PriorityQueueTransport
+from httpx_resilient._metrics.transport import MetricsTransport
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient._queue.transport import PriorityQueueTransport
 
 BODY = b'{"id": 123, "name": "example"}'
 

@@ -13,12 +13,7 @@ import logging
 import anyio
 import httpx
 
-from httpx_resilient import (
-    CircuitBreakerConfig,
-    RateLimitConfig,
-    ResilientTransport,
-    RetryConfig,
-)
+from httpx_resilient import CircuitBreakerConfig, RateLimitConfig, ResilientTransport, RetryConfig
 from httpx_resilient.testing import chaos_server_thread
 
 PATHS = [

@@ -8,23 +8,13 @@ Everything importable from here is public; every other module is private.
 import logging as _logging
 
 from ._auth import Token, TokenAuth
-from ._breaker import CircuitBreakerTransport
+from ._breaker.config import CircuitBreakerConfig
+from ._breaker.transport import CircuitBreakerTransport
 from ._cache import CacheTransport, MemoryStorage, SQLiteStorage
+from ._cache.config import CacheConfig
 from ._client import RateLimitedAPIClient
-from ._clock import Clock, SystemClock
-from ._config import (
-    AlertThresholds,
-    CacheConfig,
-    CircuitBreakerConfig,
-    DedupConfig,
-    QueueConfig,
-    RateLimitConfig,
-    RetryBudget,
-    RetryConfig,
-)
-from ._dedup import DedupTransport
-from ._env import EnvironmentConfig, TimeoutConfig
-from ._errors import (
+from ._core.clock import Clock, SystemClock
+from ._core.errors import (
     CircuitOpenError,
     ClientClosedError,
     ConfigError,
@@ -36,17 +26,8 @@ from ._errors import (
     TimeoutBudgetExceeded,
     classify,
 )
-from ._health import HealthState, HealthStatus
-from ._layer import Layer
-from ._metrics import ClientMetrics, MetricsTransport
-from ._otel import OTelTransport, instrument_otel
-from ._prometheus import PrometheusCollector
-from ._queue import PriorityQueueTransport
-from ._ratelimit import RateLimitTransport
-from ._redis import RedisBackend
-from ._redis_storage import RedisStorage
-from ._retry import RetryTransport
-from ._snapshots import (
+from ._core.layer import Layer
+from ._core.snapshots import (
     BreakerStatistics,
     BucketState,
     CacheStatistics,
@@ -56,6 +37,22 @@ from ._snapshots import (
     RateLimitStatistics,
     RetryStatistics,
 )
+from ._dedup.config import DedupConfig
+from ._dedup.transport import DedupTransport
+from ._env import EnvironmentConfig, TimeoutConfig
+from ._metrics.config import AlertThresholds
+from ._metrics.health import HealthState, HealthStatus
+from ._metrics.otel import OTelTransport, instrument_otel
+from ._metrics.prometheus import PrometheusCollector
+from ._metrics.transport import ClientMetrics, MetricsTransport
+from ._queue.config import QueueConfig
+from ._queue.transport import PriorityQueueTransport
+from ._ratelimit.config import RateLimitConfig
+from ._ratelimit.transport import RateLimitTransport
+from ._redis.backend import RedisBackend
+from ._redis.storage import RedisStorage
+from ._retry.config import RetryBudget, RetryConfig
+from ._retry.transport import RetryTransport
 from ._stack import ResilientTransport
 
 __version__ = "0.1.0"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import ConfigError
+from ._core.clock import SYSTEM_CLOCK, Clock
+from ._core.errors import ConfigError
 
 __all__ = ["Token", "TokenAuth", "TokenProvider"]
 

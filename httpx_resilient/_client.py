@@ -15,17 +15,15 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 
-from ._clock import SYSTEM_CLOCK, Clock, wall_time
-from ._config import (
-    CacheConfig,
-    CircuitBreakerConfig,
-    DedupConfig,
-    QueueConfig,
-    RateLimitConfig,
-    RetryConfig,
-)
+from ._breaker.config import CircuitBreakerConfig
+from ._cache.config import CacheConfig
+from ._core.clock import SYSTEM_CLOCK, Clock, wall_time
+from ._core.errors import ClientClosedError, ConfigError
+from ._dedup.config import DedupConfig
 from ._env import EnvironmentConfig, TimeoutConfig
-from ._errors import ClientClosedError, ConfigError
+from ._queue.config import QueueConfig
+from ._ratelimit.config import RateLimitConfig
+from ._retry.config import RetryConfig
 from ._stack import ResilientTransport
 
 if TYPE_CHECKING:
@@ -35,8 +33,8 @@ if TYPE_CHECKING:
     from httpx._client import UseClientDefault
     from typing_extensions import Unpack
 
-    from ._health import HealthStatus
-    from ._metrics import ClientMetrics
+    from ._metrics.health import HealthStatus
+    from ._metrics.transport import ClientMetrics
 
     class _Options(TypedDict, total=False):
         params: t.QueryParamTypes | None

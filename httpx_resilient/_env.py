@@ -16,8 +16,11 @@ from typing import Any
 
 import httpx
 
-from ._config import CircuitBreakerConfig, QueueConfig, RateLimitConfig, RetryBudget, RetryConfig
-from ._errors import ConfigError
+from ._breaker.config import CircuitBreakerConfig
+from ._core.errors import ConfigError
+from ._queue.config import QueueConfig
+from ._ratelimit.config import RateLimitConfig
+from ._retry.config import RetryBudget, RetryConfig
 
 __all__ = ["EnvironmentConfig", "TimeoutConfig"]
 

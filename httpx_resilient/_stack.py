@@ -22,28 +22,26 @@ from typing import TypeVar
 
 import httpx
 
-from ._breaker import CircuitBreakerTransport
+from ._breaker.config import CircuitBreakerConfig
+from ._breaker.transport import CircuitBreakerTransport
 from ._cache import CacheTransport
-from ._clock import SYSTEM_CLOCK, Clock
-from ._config import (
-    CacheConfig,
-    CircuitBreakerConfig,
-    DedupConfig,
-    QueueConfig,
-    RateLimitConfig,
-    RetryConfig,
-)
-from ._deadline import DEADLINE, deadline_of
-from ._dedup import DedupTransport
-from ._errors import ClientClosedError, ConfigError
-from ._health import HealthStatus, assess_health
-from ._layer import Layer
-from ._metrics import ClientMetrics, MetricsTransport, collect_metrics
-from ._queue import PriorityQueueTransport
-from ._ratelimit import RateLimitTransport
-from ._redis import RedisBackend
-from ._redis_storage import RedisStorage
-from ._retry import RetryTransport
+from ._cache.config import CacheConfig
+from ._core.clock import SYSTEM_CLOCK, Clock
+from ._core.deadline import DEADLINE, deadline_of
+from ._core.errors import ClientClosedError, ConfigError
+from ._core.layer import Layer
+from ._dedup.config import DedupConfig
+from ._dedup.transport import DedupTransport
+from ._metrics.health import HealthStatus, assess_health
+from ._metrics.transport import ClientMetrics, MetricsTransport, collect_metrics
+from ._queue.config import QueueConfig
+from ._queue.transport import PriorityQueueTransport
+from ._ratelimit.config import RateLimitConfig
+from ._ratelimit.transport import RateLimitTransport
+from ._redis.backend import RedisBackend
+from ._redis.storage import RedisStorage
+from ._retry.config import RetryConfig
+from ._retry.transport import RetryTransport
 
 __all__ = ["ResilientTransport"]
 

@@ -9,10 +9,10 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from httpx_resilient._bucket import Limit
-from httpx_resilient._ratelimit import RateLimitTransport
-from httpx_resilient._ratelimit_backend import InProcessBackend
-from httpx_resilient._snapshots import BucketState
+from httpx_resilient._core.snapshots import BucketState
+from httpx_resilient._ratelimit.backend import InProcessBackend
+from httpx_resilient._ratelimit.bucket import Limit
+from httpx_resilient._ratelimit.transport import RateLimitTransport
 
 
 async def settle() -> None:

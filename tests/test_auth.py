@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from httpx_resilient._auth import Token, TokenAuth
-from httpx_resilient._errors import ConfigError
+from httpx_resilient._core.errors import ConfigError
 from httpx_resilient.testing import FakeClock
 from tests.loopback import LoopbackServer, Reply, Seen
 

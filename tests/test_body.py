@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from httpx_resilient._body import (
+from httpx_resilient._core.body import (
     CHUNK_SIZE,
     PrefixedStream,
     ReplayStream,

@@ -8,10 +8,10 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._breaker import CircuitBreakerTransport
-from httpx_resilient._config import CircuitBreakerConfig
-from httpx_resilient._errors import CircuitOpenError
-from httpx_resilient._snapshots import CircuitState
+from httpx_resilient._breaker.config import CircuitBreakerConfig
+from httpx_resilient._breaker.transport import CircuitBreakerTransport
+from httpx_resilient._core.errors import CircuitOpenError
+from httpx_resilient._core.snapshots import CircuitState
 from httpx_resilient.testing import FakeClock
 from tests.loopback import LoopbackServer, Reply, Seen
 

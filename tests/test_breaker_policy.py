@@ -6,13 +6,9 @@ from typing import Any
 
 import pytest
 
-from httpx_resilient._breaker_policy import (
-    NOT_ADMITTED,
-    WINDOW_BUCKETS,
-    BreakerPolicy,
-)
-from httpx_resilient._config import CircuitBreakerConfig
-from httpx_resilient._snapshots import CircuitState
+from httpx_resilient._breaker.config import CircuitBreakerConfig
+from httpx_resilient._breaker.policy import NOT_ADMITTED, WINDOW_BUCKETS, BreakerPolicy
+from httpx_resilient._core.snapshots import CircuitState
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 K = "api.example.com"

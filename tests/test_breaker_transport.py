@@ -11,15 +11,15 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._breaker import CircuitBreakerTransport, default_is_failure
-from httpx_resilient._config import CircuitBreakerConfig
-from httpx_resilient._errors import (
+from httpx_resilient._breaker.config import CircuitBreakerConfig
+from httpx_resilient._breaker.transport import CircuitBreakerTransport, default_is_failure
+from httpx_resilient._core.errors import (
     CircuitOpenError,
     ConfigError,
     RateLimitExceeded,
     TimeoutBudgetExceeded,
 )
-from httpx_resilient._snapshots import CircuitState
+from httpx_resilient._core.snapshots import CircuitState
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 
 if sys.version_info < (3, 11):

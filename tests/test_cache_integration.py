@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from httpx_resilient._cache import CacheTransport, MemoryStorage, SQLiteStorage
-from httpx_resilient._config import CacheConfig
+from httpx_resilient._cache.config import CacheConfig
 from httpx_resilient.testing import FakeClock
 from tests.loopback import LoopbackServer, Reply, Seen
 
@@ -179,8 +179,8 @@ async def test_with_dedup_100_stale_callers_send_one_conditional_request(
 
     import anyio
 
-    from httpx_resilient._config import DedupConfig
-    from httpx_resilient._dedup import DedupTransport
+    from httpx_resilient._dedup.config import DedupConfig
+    from httpx_resilient._dedup.transport import DedupTransport
 
     release = threading.Event()
 

@@ -8,20 +8,20 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from httpx_resilient._cache._directives import (
+from httpx_resilient._cache.directives import (
     MAX_DELTA,
     delta_seconds,
     parse_directives,
     response_info,
 )
-from httpx_resilient._cache._fields import (
+from httpx_resilient._cache.fields import (
     conditional_headers,
     invalidation_targets,
     merge_headers,
     stored_headers,
     validators_match,
 )
-from httpx_resilient._cache._policy import (
+from httpx_resilient._cache.policy import (
     NO_DIRECTIVES,
     Decision,
     RequestDirectives,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from httpx_resilient._cache import CacheTransport, MemoryStorage, SQLiteStorage
-from httpx_resilient._config import CacheConfig
+from httpx_resilient._cache.config import CacheConfig
 from httpx_resilient.testing import FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from httpx_resilient._cache import CacheEntry, CacheStorage, MemoryStorage, SQLiteStorage
-from httpx_resilient._cache._keys import primary_key, url_key, url_text, variant_key
-from httpx_resilient._cache._storage import ENTRY_OVERHEAD
-from httpx_resilient._errors import ConfigError
+from httpx_resilient._cache.keys import primary_key, url_key, url_text, variant_key
+from httpx_resilient._cache.storage import ENTRY_OVERHEAD
+from httpx_resilient._core.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
 
@@ -243,7 +243,7 @@ WRITER = textwrap.dedent(
     """
     import sys, anyio, httpx
     from httpx_resilient._cache import CacheTransport, SQLiteStorage
-    from httpx_resilient._config import CacheConfig
+    from httpx_resilient._cache.config import CacheConfig
 
     async def main():
         storage = SQLiteStorage(sys.argv[1])
@@ -265,7 +265,7 @@ WRITER = textwrap.dedent(
 
 async def test_sqlite_shared_between_processes(tmp_path: Path) -> None:
     from httpx_resilient._cache import CacheTransport
-    from httpx_resilient._config import CacheConfig
+    from httpx_resilient._cache.config import CacheConfig
 
     path = tmp_path / "multi.db"
     result = await anyio.run_process([sys.executable, "-c", WRITER, str(path)], check=False)

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from httpx_resilient._cache import CacheEntry, CacheTransport, MemoryStorage, SQLiteStorage
-from httpx_resilient._config import CacheConfig
-from httpx_resilient._errors import ClientClosedError, ConfigError
+from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._core.errors import ClientClosedError, ConfigError
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,12 @@ import httpx
 import pytest
 
 from httpx_resilient import ConfigError
-from httpx_resilient._chaos import ChaosApp, ChaosServer, chaos_server_thread, run_chaos_server
+from httpx_resilient.testing._chaos import (
+    ChaosApp,
+    ChaosServer,
+    chaos_server_thread,
+    run_chaos_server,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import sys
 import httpx
 import pytest
 
-from httpx_resilient._chaos import chaos_server_thread
 from httpx_resilient._cli import main
+from httpx_resilient.testing._chaos import chaos_server_thread
 
 pytestmark = pytest.mark.integration
 

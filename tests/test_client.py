@@ -13,15 +13,18 @@ import httpx
 import pytest
 
 from httpx_resilient._auth import Token, TokenAuth
-from httpx_resilient._breaker import CircuitBreakerTransport
+from httpx_resilient._breaker.config import CircuitBreakerConfig
+from httpx_resilient._breaker.transport import CircuitBreakerTransport
 from httpx_resilient._client import RateLimitedAPIClient
-from httpx_resilient._config import CircuitBreakerConfig, QueueConfig, RateLimitConfig, RetryConfig
+from httpx_resilient._core.errors import ClientClosedError, ConfigError
 from httpx_resilient._env import TimeoutConfig
-from httpx_resilient._errors import ClientClosedError, ConfigError
-from httpx_resilient._metrics import MetricsTransport
-from httpx_resilient._queue import PriorityQueueTransport
-from httpx_resilient._ratelimit import RateLimitTransport
-from httpx_resilient._retry import RetryTransport
+from httpx_resilient._metrics.transport import MetricsTransport
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient._queue.transport import PriorityQueueTransport
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._ratelimit.transport import RateLimitTransport
+from httpx_resilient._retry.config import RetryConfig
+from httpx_resilient._retry.transport import RetryTransport
 from httpx_resilient._stack import ResilientTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 from tests.loopback import LoopbackServer

@@ -9,13 +9,13 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient import _dedup_key
-from httpx_resilient._config import DedupConfig
-from httpx_resilient._deadline import DEADLINE
-from httpx_resilient._dedup import DedupTransport
-from httpx_resilient._dedup_key import dedup_key
-from httpx_resilient._errors import ConfigError, TimeoutBudgetExceeded
-from httpx_resilient._snapshots import DedupStatistics
+from httpx_resilient._core.deadline import DEADLINE
+from httpx_resilient._core.errors import ConfigError, TimeoutBudgetExceeded
+from httpx_resilient._core.snapshots import DedupStatistics
+from httpx_resilient._dedup import key as _dedup_key
+from httpx_resilient._dedup.config import DedupConfig
+from httpx_resilient._dedup.key import dedup_key
+from httpx_resilient._dedup.transport import DedupTransport
 from httpx_resilient.testing import FakeClock, PendingRequest, ScriptedTransport
 
 if sys.version_info < (3, 11):

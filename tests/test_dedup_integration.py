@@ -8,8 +8,8 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._config import DedupConfig
-from httpx_resilient._dedup import DedupTransport
+from httpx_resilient._dedup.config import DedupConfig
+from httpx_resilient._dedup.transport import DedupTransport
 from tests.loopback import LoopbackServer, Reply, Reset, Seen
 
 pytestmark = pytest.mark.anyio

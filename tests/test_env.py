@@ -7,15 +7,12 @@ import dataclasses
 import httpx
 import pytest
 
-from httpx_resilient._config import (
-    CircuitBreakerConfig,
-    QueueConfig,
-    RateLimitConfig,
-    RetryBudget,
-    RetryConfig,
-)
+from httpx_resilient._breaker.config import CircuitBreakerConfig
+from httpx_resilient._core.errors import ConfigError
 from httpx_resilient._env import EnvironmentConfig, TimeoutConfig
-from httpx_resilient._errors import ConfigError
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._retry.config import RetryBudget, RetryConfig
 
 
 def load(**variables: str) -> EnvironmentConfig:

@@ -16,14 +16,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from httpx_resilient._config import QueueConfig
-from httpx_resilient._errors import CircuitOpenError
-from httpx_resilient._layer import Layer
-from httpx_resilient._metrics import ClientMetrics, MetricsTransport
-from httpx_resilient._otel import OTelTransport, instrument_otel
-from httpx_resilient._prometheus import PrometheusCollector
-from httpx_resilient._queue import PriorityQueueTransport
-from httpx_resilient._snapshots import BreakerStatistics, CircuitState
+from httpx_resilient._core.errors import CircuitOpenError
+from httpx_resilient._core.layer import Layer
+from httpx_resilient._core.snapshots import BreakerStatistics, CircuitState
+from httpx_resilient._metrics.otel import OTelTransport, instrument_otel
+from httpx_resilient._metrics.prometheus import PrometheusCollector
+from httpx_resilient._metrics.transport import ClientMetrics, MetricsTransport
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient._queue.transport import PriorityQueueTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 
 pytestmark = pytest.mark.anyio

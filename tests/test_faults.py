@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from httpx_resilient import ConfigError, ResilientTransport, RetryConfig
-from httpx_resilient._faults import FaultBurst, FaultInjectionTransport, FaultStatistics
 from httpx_resilient.testing import FakeClock
+from httpx_resilient.testing._faults import FaultBurst, FaultInjectionTransport, FaultStatistics
 
 pytestmark = pytest.mark.anyio
 

@@ -7,12 +7,12 @@ import json
 import httpx
 import pytest
 
-from httpx_resilient._config import AlertThresholds
-from httpx_resilient._errors import ConfigError
-from httpx_resilient._health import AlertTracker, HealthState, HealthStatus, assess_health
-from httpx_resilient._layer import Layer
-from httpx_resilient._metrics import ClientMetrics, MetricsTransport
-from httpx_resilient._snapshots import BreakerStatistics, CircuitState, QueueStatistics
+from httpx_resilient._core.errors import ConfigError
+from httpx_resilient._core.layer import Layer
+from httpx_resilient._core.snapshots import BreakerStatistics, CircuitState, QueueStatistics
+from httpx_resilient._metrics.config import AlertThresholds
+from httpx_resilient._metrics.health import AlertTracker, HealthState, HealthStatus, assess_health
+from httpx_resilient._metrics.transport import ClientMetrics, MetricsTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 
 pytestmark = pytest.mark.anyio

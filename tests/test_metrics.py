@@ -14,8 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._config import AlertThresholds, QueueConfig
-from httpx_resilient._errors import (
+from httpx_resilient._core.errors import (
     CircuitOpenError,
     ClientClosedError,
     ConfigError,
@@ -24,12 +23,8 @@ from httpx_resilient._errors import (
     RateLimitExceeded,
     TimeoutBudgetExceeded,
 )
-from httpx_resilient._health import HealthState, HealthStatus
-from httpx_resilient._histogram import BUCKETS, SUB_BUCKETS, LatencyHistogram
-from httpx_resilient._layer import Layer
-from httpx_resilient._metrics import ClientMetrics, MetricsTransport, collect_metrics
-from httpx_resilient._queue import PriorityQueueTransport
-from httpx_resilient._snapshots import (
+from httpx_resilient._core.layer import Layer
+from httpx_resilient._core.snapshots import (
     BreakerStatistics,
     CacheStatistics,
     CircuitState,
@@ -38,6 +33,12 @@ from httpx_resilient._snapshots import (
     RateLimitStatistics,
     RetryStatistics,
 )
+from httpx_resilient._metrics.config import AlertThresholds
+from httpx_resilient._metrics.health import HealthState, HealthStatus
+from httpx_resilient._metrics.histogram import BUCKETS, SUB_BUCKETS, LatencyHistogram
+from httpx_resilient._metrics.transport import ClientMetrics, MetricsTransport, collect_metrics
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient._queue.transport import PriorityQueueTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 from tests.loopback import LoopbackServer
 

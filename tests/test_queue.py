@@ -10,17 +10,17 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._config import QueueConfig
-from httpx_resilient._errors import (
+from httpx_resilient._core.errors import (
     ClientClosedError,
     ConfigError,
     QueueFullError,
     QueueTimeoutError,
     TimeoutBudgetExceeded,
 )
-from httpx_resilient._queue import PriorityQueueTransport
-from httpx_resilient._snapshots import QueueStatistics
-from httpx_resilient._waitqueue import Waiter, WaiterState, WaitQueue
+from httpx_resilient._core.snapshots import QueueStatistics
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient._queue.transport import PriorityQueueTransport
+from httpx_resilient._queue.waitqueue import Waiter, WaiterState, WaitQueue
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 from tests.loopback import LoopbackServer, Reply, Seen
 

@@ -9,8 +9,8 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._config import RateLimitConfig
-from httpx_resilient._ratelimit import RateLimitTransport
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._ratelimit.transport import RateLimitTransport
 from httpx_resilient.testing import FakeClock
 from tests._ratelimit_support import BACKENDS, AsyncBackend, backend_for, bucket, send, settle
 

@@ -8,9 +8,9 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._config import RateLimitConfig
-from httpx_resilient._errors import ClientClosedError, RateLimitExceeded, TimeoutBudgetExceeded
-from httpx_resilient._ratelimit import RateLimitTransport
+from httpx_resilient._core.errors import ClientClosedError, RateLimitExceeded, TimeoutBudgetExceeded
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._ratelimit.transport import RateLimitTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 from tests._ratelimit_support import BACKENDS, backend_for, bucket, send, settle
 

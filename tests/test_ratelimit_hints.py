@@ -7,7 +7,7 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from httpx_resilient._ratelimit_hints import has_hints, hinted_pause, server_pause
+from httpx_resilient._ratelimit.hints import has_hints, hinted_pause, server_pause
 
 WALL = 1_700_000_000.0
 

@@ -6,9 +6,9 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._config import RateLimitConfig
-from httpx_resilient._errors import RateLimitExceeded
-from httpx_resilient._ratelimit import RateLimitTransport
+from httpx_resilient._core.errors import RateLimitExceeded
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._ratelimit.transport import RateLimitTransport
 from httpx_resilient.testing import FakeClock
 from tests._ratelimit_support import settle
 from tests.loopback import LoopbackServer, Reply, Seen

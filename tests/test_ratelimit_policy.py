@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from httpx_resilient._bucket import Limit, TokenBucket
-from httpx_resilient._config import RateLimitConfig
-from httpx_resilient._ratelimit_backend import InProcessBackend, RateLimitBackend
-from httpx_resilient._ratelimit_waiters import WaitQueue
+from httpx_resilient._ratelimit.backend import InProcessBackend, RateLimitBackend
+from httpx_resilient._ratelimit.bucket import Limit, TokenBucket
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._ratelimit.waiters import WaitQueue
 
 
 def limit(

@@ -8,10 +8,10 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._config import RateLimitConfig
-from httpx_resilient._errors import ConfigError, RateLimitExceeded, TimeoutBudgetExceeded
-from httpx_resilient._ratelimit import RateLimitTransport
-from httpx_resilient._ratelimit_backend import InProcessBackend
+from httpx_resilient._core.errors import ConfigError, RateLimitExceeded, TimeoutBudgetExceeded
+from httpx_resilient._ratelimit.backend import InProcessBackend
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._ratelimit.transport import RateLimitTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 from tests._ratelimit_support import (
     BACKENDS,

@@ -14,19 +14,20 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 
-from httpx_resilient._config import AlertThresholds, QueueConfig
-from httpx_resilient._errors import ResilienceError
-from httpx_resilient._metrics import MetricsTransport
-from httpx_resilient._otel import OTelTransport, instrument_otel
-from httpx_resilient._prometheus import PrometheusCollector
-from httpx_resilient._queue import PriorityQueueTransport
-from httpx_resilient._redact import (
+from httpx_resilient._core.errors import ResilienceError
+from httpx_resilient._core.redact import (
     REDACTED,
     is_sensitive_param,
     redact_headers,
     redact_url,
     scrub,
 )
+from httpx_resilient._metrics.config import AlertThresholds
+from httpx_resilient._metrics.otel import OTelTransport, instrument_otel
+from httpx_resilient._metrics.prometheus import PrometheusCollector
+from httpx_resilient._metrics.transport import MetricsTransport
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient._queue.transport import PriorityQueueTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 
 pytestmark = pytest.mark.anyio

@@ -23,24 +23,26 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._breaker import CircuitBreakerTransport
-from httpx_resilient._breaker_policy import NOT_ADMITTED, BreakerPolicy
-from httpx_resilient._breaker_shared import SharedCircuitBreakerTransport
-from httpx_resilient._bucket import Limit
+from httpx_resilient._breaker.config import CircuitBreakerConfig
+from httpx_resilient._breaker.policy import NOT_ADMITTED, BreakerPolicy
+from httpx_resilient._breaker.shared import SharedCircuitBreakerTransport
+from httpx_resilient._breaker.transport import CircuitBreakerTransport
 from httpx_resilient._cache import CacheEntry, CacheStorage, CacheTransport
-from httpx_resilient._config import CacheConfig, CircuitBreakerConfig, RateLimitConfig
-from httpx_resilient._errors import (
+from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._core.errors import (
     CircuitOpenError,
     ConfigError,
     RateLimitExceeded,
     ResilienceError,
 )
-from httpx_resilient._ratelimit import RateLimitTransport
-from httpx_resilient._ratelimit_backend import InProcessBackend, RateLimitBackend
-from httpx_resilient._redis import RedisBackend
-from httpx_resilient._redis_breaker import RedisBreakerStore, Ticket
-from httpx_resilient._redis_storage import RedisStorage
-from httpx_resilient._snapshots import CircuitState
+from httpx_resilient._core.snapshots import CircuitState
+from httpx_resilient._ratelimit.backend import InProcessBackend, RateLimitBackend
+from httpx_resilient._ratelimit.bucket import Limit
+from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._ratelimit.transport import RateLimitTransport
+from httpx_resilient._redis.backend import RedisBackend
+from httpx_resilient._redis.breaker import RedisBreakerStore, Ticket
+from httpx_resilient._redis.storage import RedisStorage
 from httpx_resilient._stack import ResilientTransport
 from httpx_resilient.testing import FakeClock
 
@@ -769,8 +771,8 @@ def test_reprs_never_show_the_password() -> None:
 def test_the_package_imports_without_coredis() -> None:
     script = (
         "import sys; sys.modules['coredis'] = None\n"
-        "import httpx_resilient, httpx_resilient._breaker_shared\n"
-        "from httpx_resilient._redis import RedisBackend\n"
+        "import httpx_resilient, httpx_resilient._breaker.shared\n"
+        "from httpx_resilient._redis.backend import RedisBackend\n"
         "try:\n    RedisBackend('redis://localhost')\n"
         "except ImportError as exc:\n    print(exc)\n"
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from httpx_resilient._config import RetryBudget
-from httpx_resilient._retry_budget import SLOTS, RetryBudgetTracker
+from httpx_resilient._retry.budget import SLOTS, RetryBudgetTracker
+from httpx_resilient._retry.config import RetryBudget
 
 
 def spend_all(tracker: RetryBudgetTracker, now: float, limit: int = 10_000) -> int:

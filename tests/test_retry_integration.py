@@ -7,8 +7,8 @@ import itertools
 import httpx
 import pytest
 
-from httpx_resilient._config import RetryConfig
-from httpx_resilient._retry import RetryTransport
+from httpx_resilient._retry.config import RetryConfig
+from httpx_resilient._retry.transport import RetryTransport
 from httpx_resilient.testing import FakeClock
 from tests.loopback import LoopbackServer, Reply, Reset, Seen
 

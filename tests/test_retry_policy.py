@@ -9,8 +9,7 @@ import httpx
 import pytest
 import tenacity
 
-from httpx_resilient._config import RetryConfig
-from httpx_resilient._errors import (
+from httpx_resilient._core.errors import (
     CircuitOpenError,
     ClientClosedError,
     QueueFullError,
@@ -18,8 +17,9 @@ from httpx_resilient._errors import (
     RateLimitExceeded,
     TimeoutBudgetExceeded,
 )
-from httpx_resilient._headers import http_date
-from httpx_resilient._retry_policy import (
+from httpx_resilient._core.headers import http_date
+from httpx_resilient._retry.config import RetryConfig
+from httpx_resilient._retry.policy import (
     DecorrelatedJitterWait,
     FullJitterWait,
     RetryPolicy,

@@ -12,18 +12,18 @@ import httpx
 import pytest
 import tenacity
 
-from httpx_resilient._body import ReplayStream
-from httpx_resilient._config import RetryBudget, RetryConfig
-from httpx_resilient._deadline import DEADLINE
-from httpx_resilient._errors import (
+from httpx_resilient._core.body import ReplayStream
+from httpx_resilient._core.deadline import DEADLINE
+from httpx_resilient._core.errors import (
     CircuitOpenError,
     QueueFullError,
     RateLimitExceeded,
     ResilienceError,
     TimeoutBudgetExceeded,
 )
-from httpx_resilient._retry import RetryTransport
-from httpx_resilient._snapshots import RetryStatistics
+from httpx_resilient._core.snapshots import RetryStatistics
+from httpx_resilient._retry.config import RetryBudget, RetryConfig
+from httpx_resilient._retry.transport import RetryTransport
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 
 pytestmark = pytest.mark.anyio

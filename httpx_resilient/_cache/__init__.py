@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-from ._memory import MemoryStorage
-from ._sqlite import SQLiteStorage
-from ._storage import CacheEntry, CacheStorage
-from ._transport import CacheTransport
+from .memory import MemoryStorage
+from .sqlite import SQLiteStorage
+from .storage import CacheEntry, CacheStorage
+from .transport import CacheTransport
 
 __all__ = ["CacheEntry", "CacheStorage", "CacheTransport", "MemoryStorage", "SQLiteStorage"]

@@ -123,7 +123,7 @@ def _fetch_command(
     args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO, err: TextIO
 ) -> int:
     from .. import ConfigError, EnvironmentConfig
-    from ._fetch import FetchOptions, read_urls, run_fetch
+    from .fetch import FetchOptions, read_urls, run_fetch
 
     try:
         env = EnvironmentConfig.from_environment()
@@ -161,7 +161,7 @@ def _fetch_command(
 def _serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import anyio
 
-    from .._chaos import ENDPOINTS, ChaosApp, ChaosServer
+    from ..testing._chaos import ENDPOINTS, ChaosApp, ChaosServer
 
     app = ChaosApp(
         args.seed,
@@ -217,7 +217,7 @@ def main(
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from ._demo import run_demo
+        from .demo import run_demo
 
         return run_demo(
             requests=args.requests,

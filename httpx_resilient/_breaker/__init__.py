@@ -1,0 +1,3 @@
+"""Circuit-breaker layer: the sans-IO state machine, the in-process transport and the
+variant whose state lives in a backend.
+"""

@@ -1,0 +1,273 @@
+"""``CacheTransport``: the I/O glue around the RFC 9111 rules of ``_policy``.
+
+It looks a request up, asks the policy what to do, then serves a stored response,
+revalidates it (in the background for ``stale-while-revalidate``), or fetches and maybe
+stores a new one. Bodies are stored raw (still content-encoded), buffered up to
+``max_entry_bytes`` and replayed in 64 KiB chunks; every served response is a new,
+independent ``httpx.Response``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from types import TracebackType
+
+import anyio
+import httpx
+from anyio.abc import TaskGroup
+
+from .._core.clock import Clock, wall_time
+from .._core.errors import ClientClosedError, ConfigError
+from .._core.layer import Layer
+from .._core.snapshots import CacheStatistics
+from .config import CacheConfig
+from .entries import (
+    HIT,
+    MISS,
+    STALE,
+    close_response,
+    gateway_timeout,
+    mark,
+    serve,
+    view_of,
+    with_headers,
+)
+from .fields import invalidation_targets
+from .keys import RequestScan, primary_key, scan_request, url_key, variant_key
+from .memory import MemoryStorage
+from .origin import Exchange, Origin
+from .policy import (
+    CACHEABLE_METHODS,
+    NO_DIRECTIVES,
+    SAFE_METHODS,
+    Decision,
+    RequestDirectives,
+    decide,
+)
+from .storage import CacheEntry, CacheStorage
+
+__all__ = ["CacheTransport"]
+
+logger = logging.getLogger("httpx_resilient.cache")
+
+_MODES = frozenset({"no-store", "no-cache", "only-if-cached"})
+_NO_SCAN = RequestScan()
+
+
+class CacheTransport(Layer):
+    """An HTTP cache (RFC 9111) in front of ``inner``; private unless ``config.shared``.
+
+    Responses carry ``extensions["from_cache"]`` (served from storage),
+    ``["revalidated"]`` (a stored response confirmed by a 304) and ``["cache_status"]``:
+    ``"hit"``, ``"stale"``, ``"revalidated"`` or ``"miss"``. Per request,
+    ``extensions={"cache": "no-store" | "no-cache" | "only-if-cached"}``.
+
+    ``stale-while-revalidate`` refreshes run in a task group opened by ``__aenter__``
+    (``async with httpx.AsyncClient(transport=...)`` does that) and cancelled by
+    ``__aexit__``; a transport that was never entered revalidates inline instead.
+
+    Args:
+        inner: the transport to fetch from.
+        config: a ``CacheConfig``; ``storage=None`` means a ``MemoryStorage`` bounded by
+            ``max_entries`` and ``max_bytes``. The transport never closes a storage
+            it was given.
+        clock: the time source (its wall time judges ages and HTTP dates).
+    """
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, config: CacheConfig, *, clock: Clock | None = None
+    ) -> None:
+        super().__init__(inner, clock=clock)
+        if not isinstance(config, CacheConfig):
+            raise TypeError(f"config must be a CacheConfig, got {config!r}")
+        storage = config.storage
+        if storage is None:
+            storage = MemoryStorage(max_entries=config.max_entries, max_bytes=config.max_bytes)
+        elif not isinstance(storage, CacheStorage):
+            raise ConfigError("CacheConfig.storage", "must implement the CacheStorage protocol")
+        self._storage: CacheStorage = storage
+        self._origin = Origin(inner, storage, config, self._clock)
+        self._shared = config.shared
+        self._fraction = config.heuristic_fraction
+        self._token = (config.shared, config.heuristic_fraction)
+        self._secret: bytes | None = None
+        self._group: TaskGroup | None = None
+        self._refreshing: set[tuple[str, str]] = set()
+        self._closed = False
+        self._hits = self._misses = self._stale = self._refreshes = 0
+
+    @property
+    def storage(self) -> CacheStorage:
+        """Where entries are kept."""
+        return self._storage
+
+    @property
+    def refreshes_in_flight(self) -> int:
+        """Background ``stale-while-revalidate`` refreshes still running."""
+        return len(self._refreshing)
+
+    def statistics(self) -> CacheStatistics:
+        """Counts so far; ``hits`` include stale and revalidated answers from storage."""
+        return CacheStatistics(
+            hits=self._hits,
+            misses=self._misses,
+            revalidations=self._origin.revalidations,
+            stores=self._origin.stores,
+            stale_served=self._stale,
+            background_refreshes=self._refreshes,
+        )
+
+    async def __aenter__(self) -> CacheTransport:
+        await super().__aenter__()
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self._closed = True
+        group, self._group = self._group, None
+        try:
+            if group is not None:
+                group.cancel_scope.cancel()
+                await group.__aexit__(None, None, None)
+        finally:
+            await super().__aexit__(exc_type, exc_value, traceback)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._group is not None:
+            self._group.cancel_scope.cancel()
+        await super().aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise ClientClosedError("the cache transport is closed", request=request)
+        mode = request.extensions.get("cache")
+        if mode is not None and mode not in _MODES:
+            raise ConfigError(
+                "extensions.cache",
+                f'must be "no-store", "no-cache" or "only-if-cached", got {mode!r}',
+            )
+        method = request.method
+        if method not in CACHEABLE_METHODS:
+            return await self._forward(request)
+        scan = scan_request(request.headers) or _NO_SCAN
+        secret = self._secret if self._secret is not None else await self._load_secret()
+        if mode == "no-store" or scan.bypass or secret is None:
+            self._misses += 1
+            return mark(await self._inner.handle_async_request(request))
+        key = primary_key(secret, method, request.url, request.headers, scan.credentials)
+        directives = NO_DIRECTIVES
+        if scan.cache_control is not None or scan.pragma is not None:
+            directives = RequestDirectives.parse(scan.cache_control, scan.pragma)
+        if mode == "no-cache":
+            directives = dataclasses.replace(directives, no_cache=True)
+        elif mode == "only-if-cached":
+            directives = dataclasses.replace(directives, only_if_cached=True)
+
+        entry = await self._lookup(key, request, secret)
+        if entry is not None:
+            view = view_of(entry)
+            now = wall_time(self._clock)
+            if directives is NO_DIRECTIVES and now < view.fresh_until_for(self._token):
+                self._hits += 1
+                return serve(entry, view, request, now, HIT)
+            decision = decide(
+                view.stored, directives, now, shared=self._shared, heuristic_fraction=self._fraction
+            )
+            if decision is Decision.FRESH:
+                self._hits += 1
+                return serve(entry, view, request, now, HIT)
+            if decision is Decision.STALE or (
+                decision is Decision.STALE_WHILE_REVALIDATE and self._refresh_later(request, entry)
+            ):
+                self._hits += 1
+                self._stale += 1
+                return serve(entry, view, request, now, STALE)
+        if directives.only_if_cached:
+            self._misses += 1
+            return gateway_timeout(request)
+        exchange = Exchange(request, key, secret, directives, scan.authorization)
+        if entry is None:
+            response = await self._origin.fetch(exchange)
+        else:
+            response = await self._origin.revalidate(exchange, entry, view)
+        status = response.extensions.get("cache_status")
+        if status == MISS:
+            self._misses += 1
+        else:
+            self._hits += 1
+            if status == STALE:
+                self._stale += 1
+        return response
+
+    async def _load_secret(self) -> bytes | None:
+        try:
+            self._secret = await self._storage.secret()
+        except Exception as exc:
+            logger.warning("cache storage unavailable (%s); not caching", type(exc).__name__)
+            return None
+        return self._secret
+
+    async def _lookup(self, key: str, request: httpx.Request, secret: bytes) -> CacheEntry | None:
+        """The stored response matching ``request``'s variant, newest first (RFC 9111 4.1)."""
+        try:
+            entries = await self._storage.get(key)
+        except Exception as exc:
+            logger.warning("cache storage lookup failed (%s)", type(exc).__name__)
+            return None
+        best: CacheEntry | None = None
+        for entry in entries:
+            if entry.vary and variant_key(secret, request.headers, entry.vary) != entry.variant:
+                continue
+            if best is None or entry.response_time > best.response_time:
+                best = entry
+        return best
+
+    def _refresh_later(self, request: httpx.Request, entry: CacheEntry) -> bool:
+        """Start one background refresh of ``entry``; False if there is no task group."""
+        group = self._group
+        if group is None:
+            return False
+        token = (entry.key, entry.variant)
+        if token not in self._refreshing:
+            self._refreshing.add(token)
+            detached = with_headers(request, [], detached=True)
+            group.start_soon(self._refresh, detached, entry, token)
+        return True
+
+    async def _refresh(
+        self, request: httpx.Request, entry: CacheEntry, token: tuple[str, str]
+    ) -> None:
+        try:
+            scan = scan_request(request.headers) or _NO_SCAN
+            secret = self._secret
+            assert secret is not None
+            exchange = Exchange(request, entry.key, secret, NO_DIRECTIVES, scan.authorization)
+            response = await self._origin.revalidate(exchange, entry, view_of(entry))
+            await close_response(response)
+            self._refreshes += 1
+        except Exception as exc:
+            logger.info("background cache refresh failed (%s)", type(exc).__name__)
+        finally:
+            self._refreshing.discard(token)
+
+    async def _forward(self, request: httpx.Request) -> httpx.Response:
+        """Pass another method on; invalidate after an unsafe one (RFC 9111 4.4)."""
+        response = mark(await self._inner.handle_async_request(request))
+        if request.method in SAFE_METHODS:
+            return response
+        targets = invalidation_targets(request.url, response.status_code, response.headers)
+        if targets:
+            secret = self._secret if self._secret is not None else await self._load_secret()
+            if secret is not None:
+                for target in targets:
+                    await self._origin.safely(self._storage.invalidate(url_key(secret, target)))
+        return response

@@ -1,0 +1,59 @@
+"""``Layer``: the base of every transport here: wraps one inner transport.
+
+It forwards ``__aenter__``, ``__aexit__`` and ``aclose()`` down the chain exactly once
+each, so a stack built from layers behaves like the single transport it replaces.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import httpx
+
+from .clock import SYSTEM_CLOCK, Clock
+
+__all__ = ["Layer"]
+
+
+class Layer(httpx.AsyncBaseTransport):
+    """A transport that adds one behaviour around ``inner``.
+
+    Args:
+        inner: the transport requests are passed to.
+        clock: the time source; the event loop's clock by default.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, clock: Clock | None = None) -> None:
+        if not isinstance(inner, httpx.AsyncBaseTransport):
+            raise TypeError(f"inner must be an httpx.AsyncBaseTransport, got {inner!r}")
+        self._inner = inner
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+
+    @property
+    def inner(self) -> httpx.AsyncBaseTransport:
+        """The wrapped transport."""
+        return self._inner
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this layer reads and waits on."""
+        return self._clock
+
+    def statistics(self) -> object:
+        """A frozen snapshot of this layer's live state (each layer returns its own type)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Layer:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc_value, traceback)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

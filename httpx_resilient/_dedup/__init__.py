@@ -1,0 +1,1 @@
+"""De-duplication layer: request keys and the transport that shares one upstream call."""

@@ -1,0 +1,32 @@
+"""``DedupConfig``: the de-duplication layer's validated, immutable settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._core.errors import ConfigError
+from .._core.validate import MIB, frozen_upper, int_at_least
+
+__all__ = ["DedupConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class DedupConfig:
+    """Identical in-flight requests share one upstream call.
+
+    Attributes:
+        methods: methods eligible (default GET and HEAD; only safe methods allowed).
+        max_body_bytes: larger response bodies are not shared (default 10 MiB).
+    """
+
+    methods: frozenset[str] = frozenset({"GET", "HEAD"})
+    max_body_bytes: int = 10 * MIB
+
+    def __post_init__(self) -> None:
+        o = "DedupConfig"
+        methods = frozen_upper(o, "methods", self.methods)
+        unsafe = methods - {"GET", "HEAD", "OPTIONS", "TRACE"}
+        if unsafe:
+            raise ConfigError(f"{o}.methods", f"only safe methods can share, got {sorted(unsafe)}")
+        object.__setattr__(self, "methods", methods)
+        int_at_least(o, "max_body_bytes", self.max_body_bytes, 0)

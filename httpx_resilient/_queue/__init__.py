@@ -1,0 +1,3 @@
+"""Priority queue (bulkhead) layer: the wait queue, the slot-releasing body stream and the
+transport.
+"""

@@ -1,0 +1,35 @@
+"""``QueueConfig``: the priority queue's validated, immutable settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._core.validate import int_at_least, optional_positive
+
+__all__ = ["QueueConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """Bulkhead: bounded concurrency with a priority-ordered wait queue.
+
+    Attributes:
+        max_concurrency: requests allowed below this layer at once (default 100).
+        max_queue_size: waiting requests before ``QueueFullError`` (default 10,000).
+        queue_timeout: seconds a request may wait before ``QueueTimeoutError``
+            (default ``None``: no limit).
+        aging_seconds: every this many seconds of waiting raises a waiter's priority
+            by one, so low priority cannot starve (default ``None``: no aging).
+    """
+
+    max_concurrency: int = 100
+    max_queue_size: int = 10_000
+    queue_timeout: float | None = None
+    aging_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        o = "QueueConfig"
+        int_at_least(o, "max_concurrency", self.max_concurrency, 1)
+        int_at_least(o, "max_queue_size", self.max_queue_size, 0)
+        optional_positive(o, "queue_timeout", self.queue_timeout)
+        optional_positive(o, "aging_seconds", self.aging_seconds)
