@@ -16,8 +16,8 @@ import httpx
 from .._core.clock import Clock
 from .._core.errors import ConfigError
 from .._core.snapshots import BreakerStatistics, CircuitState
-from .._redis.breaker import RedisBreakerStore
 from .config import CircuitBreakerConfig
+from .store import BreakerStore
 from .transport import CircuitBreakerTransport, StateHook
 
 __all__ = ["SharedCircuitBreakerTransport"]
@@ -50,7 +50,7 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
                 f"must be None or a RedisBackend, got {config.backend!r}",
             )
         store = factory(config, policy=self._policy, on_transition=self._transition)
-        if not isinstance(store, RedisBreakerStore):
+        if not isinstance(store, BreakerStore):
             raise ConfigError("CircuitBreakerConfig.backend", "returned no breaker store")
         self._store = store
 

@@ -1,6 +1,6 @@
 """``CircuitBreakerTransport``: fails fast while an upstream keeps failing.
 
-The state machine lives in ``_breaker_policy``; this module asks it for a ticket,
+The state machine lives in ``policy.py``; this module asks it for a ticket,
 delegates, judges the outcome and settles the ticket in ``finally``.
 
 The outcome is judged when the response headers arrive (a transport returns there):
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import ClassVar
 
 import httpx
 
@@ -81,7 +82,7 @@ class CircuitBreakerTransport(Layer):
             ``httpx_resilient`` logger (WARNING when opening, INFO otherwise).
 
     With ``config.backend`` set (a ``RedisBackend``) the instance built is a
-    ``SharedCircuitBreakerTransport`` (``_breaker_shared``): the state lives in the
+    ``SharedCircuitBreakerTransport`` (``_breaker/shared.py``): the state lives in the
     backend and manual control is async there.
 
     Raises:
@@ -91,6 +92,7 @@ class CircuitBreakerTransport(Layer):
     """
 
     _shared = False  # True for the subclass that keeps state in config.backend
+    _shared_class: ClassVar[type[CircuitBreakerTransport] | None] = None
 
     def __new__(
         cls,
@@ -101,10 +103,18 @@ class CircuitBreakerTransport(Layer):
         on_state_change: StateHook | None = None,
     ) -> CircuitBreakerTransport:
         if cls is CircuitBreakerTransport and getattr(config, "backend", None) is not None:
-            from .shared import SharedCircuitBreakerTransport
-
-            return super().__new__(SharedCircuitBreakerTransport)
+            shared = CircuitBreakerTransport._shared_class
+            if shared is None:  # pragma: no cover - _breaker/__init__ registers it
+                raise ConfigError("CircuitBreakerConfig.backend", "no shared breaker available")
+            return super().__new__(shared)
         return super().__new__(cls)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # The shared variant (shared.py) registers itself here, so this module need not
+        # import it (``_breaker/__init__`` imports both).
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_shared") and CircuitBreakerTransport._shared_class is None:
+            CircuitBreakerTransport._shared_class = cls
 
     def __init__(
         self,
@@ -121,7 +131,7 @@ class CircuitBreakerTransport(Layer):
             raise ConfigError(
                 "CircuitBreakerConfig.backend",
                 f"{type(self).__name__} keeps state in process; subclass "
-                "SharedCircuitBreakerTransport (_breaker_shared) to use a backend",
+                "SharedCircuitBreakerTransport (_breaker/shared.py) to use a backend",
             )
         self._config = config
         self._key = key_function(config.per)

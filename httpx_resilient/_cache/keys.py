@@ -2,7 +2,7 @@
 
 The primary key is a keyed BLAKE2b of the method, the normalised URL (userinfo
 included) and the fingerprint of the request's credentials (``Authorization``,
-``Proxy-Authorization``, ``Cookie`` through ``_credentials.fingerprint``, plus common
+``Proxy-Authorization``, ``Cookie`` through ``_core.credentials.fingerprint``, plus common
 API-key headers such as ``X-API-Key``), so one credential's response is never served to
 another, in any mode, and no key reveals a URL or a credential. The
 secondary key (variant) hashes the request headers named by the response's ``Vary``.

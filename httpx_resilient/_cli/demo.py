@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 import anyio
 import httpx
 
 from .. import (
     CircuitBreakerConfig,
-    ClientMetrics,
     QueueConfig,
     RateLimitConfig,
     ResilientTransport,
@@ -27,9 +25,9 @@ from .. import (
 from ..testing._chaos import ChaosApp, run_chaos_server
 from .progress import Mode, Progress, make_progress
 from .report import print_report
-from .workload import Job, PhaseResult, WireTap, build_workload, run_workload
+from .workload import Job, Phase, WireTap, build_workload, run_workload
 
-__all__ = ["DEMO_SETTINGS", "Phase", "build_stack", "run_demo"]
+__all__ = ["DEMO_SETTINGS", "build_stack", "run_demo"]
 
 CLIENT_RATE = 80.0  # requests per second to the host, through the stack
 CLIENT_BURST = 20
@@ -67,17 +65,6 @@ def build_stack(inner: httpx.AsyncBaseTransport) -> ResilientTransport:
         queue=QueueConfig(max_concurrency=16, max_queue_size=1000),
         inner=inner,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    """One run of the workload: the client's view, the server's, and the wire's."""
-
-    result: PhaseResult
-    server: dict[str, Any]
-    sent: int
-    peak_rate: int
-    metrics: ClientMetrics | None = None
 
 
 async def run_phase(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from .progress import rich_available
 
 if TYPE_CHECKING:
-    from .demo import Phase
+    from .workload import Phase
 
 __all__ = ["print_report", "report_rows"]
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx
 
 from .._core.clock import SYSTEM_CLOCK, Clock
 from .._core.layer import Layer
+from .._metrics.snapshot import ClientMetrics
 from .progress import Progress
 
-__all__ = ["Job", "PhaseResult", "WireTap", "build_workload", "run_workload"]
+__all__ = ["Job", "Phase", "PhaseResult", "WireTap", "build_workload", "run_workload"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +171,14 @@ async def _send(client: httpx.AsyncClient, job: Job) -> httpx.Response | str:
         return await client.get(job.path, extensions={"priority": job.priority})
     except httpx.HTTPError as exc:  # our refusals (ResilienceError) included
         return type(exc).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One run of the workload: the client's view, the server's, and the wire's."""
+
+    result: PhaseResult
+    server: dict[str, Any]
+    sent: int
+    peak_rate: int
+    metrics: ClientMetrics | None = None

@@ -19,18 +19,14 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .._core.snapshots import CircuitState
 from .config import AlertThresholds
-
-if TYPE_CHECKING:
-    from .transport import ClientMetrics
+from .snapshot import SEVERITY, ClientMetrics
 
 __all__ = ["DEFAULT_THRESHOLDS", "AlertTracker", "HealthState", "HealthStatus", "assess_health"]
 
 DEFAULT_THRESHOLDS = AlertThresholds()
-_SEVERITY = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 _HOSTS_SHOWN = 5
 
 
@@ -112,7 +108,7 @@ def assess_health(
         )
     if metrics.queue_size > t.max_queue_size:
         reasons.append(f"queue_size: {metrics.queue_size} > {t.max_queue_size}")
-    worst = max(states.values(), key=_SEVERITY.__getitem__, default=CircuitState.CLOSED)
+    worst = max(states.values(), key=SEVERITY.__getitem__, default=CircuitState.CLOSED)
     if unhealthy:
         status = HealthState.UNHEALTHY
     elif reasons:

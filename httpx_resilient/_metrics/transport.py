@@ -1,4 +1,4 @@
-"""``MetricsTransport`` and ``ClientMetrics``: every logical request counted once.
+"""``MetricsTransport``: every logical request counted once (into ``ClientMetrics``).
 
 Outcomes (each request ends in exactly one, so ``total = successful + failed +
 rejected + cancelled + active``):
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 
@@ -52,6 +52,7 @@ from .._core.snapshots import (
 from .config import AlertThresholds
 from .health import DEFAULT_THRESHOLDS, AlertTracker, HealthStatus, assess_health
 from .histogram import LatencyHistogram
+from .snapshot import SEVERITY, ClientMetrics
 
 __all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics"]
 
@@ -65,45 +66,7 @@ REFUSALS = (
     QueueTimeoutError,
     ClientClosedError,
 )
-_SEVERITY = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 _QUANTILES = (0.5, 0.95, 0.99)
-
-
-@dataclass(frozen=True, slots=True)
-class ClientMetrics:
-    """A snapshot of a client's request metrics and its layers' counters.
-
-    Rates are percentages (0-100) of completed requests (successful, failed or
-    rejected; cancelled ones are left out): ``success_rate`` is 100 and ``error_rate``
-    0 before any request completed. Times are seconds from entry to headers.
-    """
-
-    total_requests: int = 0
-    successful_requests: int = 0
-    failed_requests: int = 0
-    rejected_requests: int = 0
-    cancelled_requests: int = 0
-    success_rate: float = 100.0
-    error_rate: float = 0.0
-    average_response_time: float = 0.0
-    p50_response_time: float = 0.0
-    p95_response_time: float = 0.0
-    p99_response_time: float = 0.0
-    retry_count: int = 0
-    circuit_breaker_opens: int = 0
-    circuit_states: Mapping[str, CircuitState] = field(default_factory=dict)
-    cache_hits: int = 0
-    cache_misses: int = 0
-    dedup_shared: int = 0
-    queue_size: int = 0
-    rate_limit_waits: int = 0
-    active_requests: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-ready dict (circuit states as their string values)."""
-        data = asdict(self)
-        data["circuit_states"] = {h: s.value for h, s in self.circuit_states.items()}
-        return data
 
 
 def _collect(top: httpx.AsyncBaseTransport, totals: ClientMetrics) -> ClientMetrics:
@@ -119,7 +82,7 @@ def _collect(top: httpx.AsyncBaseTransport, totals: ClientMetrics) -> ClientMetr
         elif isinstance(s, BreakerStatistics):
             opens += s.opens
             for host, state in s.states.items():
-                if _SEVERITY[state] >= _SEVERITY[states.get(host, CircuitState.CLOSED)]:
+                if SEVERITY[state] >= SEVERITY[states.get(host, CircuitState.CLOSED)]:
                     states[host] = state
         elif isinstance(s, CacheStatistics):
             hits += s.hits

@@ -9,7 +9,7 @@ slot until the ``async with`` block ends. ``response.extensions["queue_wait"]`` 
 the seconds the request waited for its slot.
 
 Waiters are served by ``extensions["priority"]`` (int, higher first, default 0), then
-arrival; see ``_waitqueue`` for the heap and aging. Admission to a free slot with nobody
+arrival; see ``waitqueue.py`` for the heap and aging. Admission to a free slot with nobody
 waiting allocates nothing and never awaits. A queued request parks on a bare future
 under asyncio (an ``anyio.Event`` elsewhere); of the waiters with a deadline
 (``queue_timeout`` or ``timeout_budget``), only the one whose deadline comes first
@@ -18,7 +18,6 @@ sleeps on the clock, and expires everyone due when it wakes: one timer per queue
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
 from types import TracebackType
@@ -39,51 +38,14 @@ from .._core.layer import Layer
 from .._core.snapshots import QueueStatistics
 from .config import QueueConfig
 from .releasing import ReleasingStream
-from .waitqueue import Waiter, WaiterState, WaitQueue
+from .slot import SlotWaiter, asyncio_future, priority_of
+from .waitqueue import WaiterState, WaitQueue
 
 __all__ = ["PriorityQueueTransport"]
 
 _WAITING = WaiterState.WAITING
 _GRANTED = WaiterState.GRANTED
 _FAILED = WaiterState.FAILED
-
-
-def _priority(request: httpx.Request) -> int:
-    value = request.extensions.get("priority", 0)
-    if type(value) is int:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    raise ConfigError("extensions.priority", f"must be an int, got {type(value).__name__}")
-
-
-def _asyncio_future() -> asyncio.Future[None] | None:
-    """A bare future when running under asyncio (an ``anyio.Event`` costs ~900 bytes
-    there, a future ~100: it matters with 10,000 waiters); ``None`` elsewhere."""
-    try:
-        return asyncio.get_running_loop().create_future()
-    except RuntimeError:
-        return None
-
-
-class _SlotWaiter(Waiter):
-    """A queued request and the handle that wakes it: a future or an event while it is
-    parked, a cancel scope while it sleeps on the clock for everyone's deadlines."""
-
-    __slots__ = ("handle",)
-
-    def __init__(self, priority: int, until: float | None) -> None:
-        super().__init__(priority, until)
-        self.handle: asyncio.Future[None] | anyio.Event | anyio.CancelScope | None = None
-
-    def wake(self) -> None:
-        handle, self.handle = self.handle, None
-        if isinstance(handle, anyio.CancelScope):
-            handle.cancel()
-        elif isinstance(handle, anyio.Event):
-            handle.set()
-        elif handle is not None and not handle.done():
-            handle.set_result(None)
 
 
 class PriorityQueueTransport(Layer):
@@ -112,13 +74,13 @@ class PriorityQueueTransport(Layer):
         if not isinstance(config, QueueConfig):
             raise ConfigError("PriorityQueueTransport.config", "must be a QueueConfig")
         self._config = config
-        self._slots: WaitQueue[_SlotWaiter] = WaitQueue(
+        self._slots: WaitQueue[SlotWaiter] = WaitQueue(
             config.max_concurrency, config.max_queue_size, config.aging_seconds
         )
         self._closed = False
         self._calls = 0  # requests inside inner.handle_async_request
         self._drained: anyio.Event | None = None
-        self._keeper: _SlotWaiter | None = None  # the waiter sleeping on the clock
+        self._keeper: SlotWaiter | None = None  # the waiter sleeping on the clock
         self._rejected_full = 0
         self._timed_out = 0
 
@@ -142,7 +104,7 @@ class PriorityQueueTransport(Layer):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise ClientClosedError("the transport is closed", request=request)
-        priority = _priority(request)
+        priority = priority_of(request)
         slots = self._slots
         waited = 0.0
         if slots.active < slots.max_concurrency and not slots.waiting:
@@ -197,7 +159,7 @@ class PriorityQueueTransport(Layer):
                     "timeout_budget ran out before a queue slot was free", request=request
                 )
             until = deadline
-        waiter = _SlotWaiter(priority, until)
+        waiter = SlotWaiter(priority, until)
         slots.push(waiter, now)
         if until is not None:
             self._appoint()
@@ -237,9 +199,9 @@ class PriorityQueueTransport(Layer):
         self._timed_out += 1
         raise QueueTimeoutError(f"no slot free within queue_timeout={timeout} s", request=request)
 
-    async def _park(self, waiter: _SlotWaiter) -> None:
+    async def _park(self, waiter: SlotWaiter) -> None:
         """Wait until ``waiter.wake()``."""
-        future = _asyncio_future()
+        future = asyncio_future()
         if future is not None:
             waiter.handle = future
             await future
@@ -247,7 +209,7 @@ class PriorityQueueTransport(Layer):
             waiter.handle = event = anyio.Event()
             await event.wait()
 
-    async def _keep_time(self, waiter: _SlotWaiter) -> None:
+    async def _keep_time(self, waiter: SlotWaiter) -> None:
         """Sleep on the clock until ``waiter``'s deadline (the earliest of all), unless
         woken; then expire every waiter that is due and hand the duty on."""
         assert waiter.until is not None

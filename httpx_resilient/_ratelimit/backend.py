@@ -11,7 +11,7 @@ Implementing a backend (what the Redis backend must do):
 - Bucket ``i`` of a call is ``limits[i]`` for ``keys[i]``; name it by ``limits[i].name``
   and the key (``Limit.index`` is only this transport's numbering). A bucket that does
   not exist starts full; an idle, full bucket may be dropped.
-- The arithmetic is ``_bucket.TokenBucket``'s: lazy refill at the current rate up to
+- The arithmetic is ``bucket.TokenBucket``'s: lazy refill at the current rate up to
   ``capacity``; a pause grants nothing before its end and leaves at most one token
   then; ``decrease`` multiplies the rate by 0.7 (floor 1 %); ``recover`` adds the
   configured rate times the seconds since the last change over ``recovery_seconds``.

@@ -10,7 +10,7 @@ Understood, on any response:
 - ``X-RateLimit-Remaining`` + ``X-RateLimit-Reset``: the reset is a delay in seconds
   when below 10^9, a Unix timestamp otherwise (in milliseconds from 10^12 on).
 
-and on 429 and 503 responses ``Retry-After`` (``_headers.parse_retry_after``). A quota is
+and on 429 and 503 responses ``Retry-After`` (``_core.headers.parse_retry_after``). A quota is
 exhausted when its remaining count is 0; on a 429 a reset given without a remaining
 count counts too. Malformed values are skipped, never raised.
 """

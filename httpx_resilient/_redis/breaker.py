@@ -32,9 +32,9 @@ from .._breaker.config import CircuitBreakerConfig
 from .._breaker.policy import NOT_ADMITTED, BreakerPolicy, Transition
 from .._core.errors import CircuitOpenError, ResilienceError
 from .._core.snapshots import CircuitState
-from .backend import Guard, RedisBackend
+from .breaker_scripts import BREAKER_ADMIT, BREAKER_CONTROL, BREAKER_SETTLE
 from .client import BackendError, is_redis_error
-from .scripts import BREAKER_ADMIT, BREAKER_CONTROL, BREAKER_SETTLE
+from .link import Guard, RedisLink
 
 __all__ = ["ISOLATED_RECHECK", "RedisBreakerStore", "Ticket"]
 
@@ -67,7 +67,7 @@ class RedisBreakerStore:
 
     def __init__(
         self,
-        backend: RedisBackend,
+        backend: RedisLink,
         config: CircuitBreakerConfig,
         *,
         policy: BreakerPolicy,

@@ -21,9 +21,9 @@ import anyio.lowlevel
 from .._core.snapshots import BucketState
 from .._ratelimit.backend import InProcessBackend
 from .._ratelimit.bucket import Limit
-from .backend import Guard, RedisBackend
+from .bucket_scripts import ACQUIRE, RECOVER, THROTTLE
 from .client import BackendError
-from .scripts import ACQUIRE, RECOVER, THROTTLE
+from .link import Guard, RedisLink
 
 __all__ = ["RedisRateLimitBackend"]
 
@@ -49,7 +49,7 @@ class RedisRateLimitBackend:
     Waits returned are durations, measured on the Redis server's clock.
     """
 
-    def __init__(self, backend: RedisBackend) -> None:
+    def __init__(self, backend: RedisLink) -> None:
         self._backend = backend
         self._prefix = f"{backend.prefix}rl:"
         self._guard = Guard(backend, "rate limit")

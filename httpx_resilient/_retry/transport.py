@@ -1,6 +1,6 @@
 """``RetryTransport``: re-sends failed attempts with backoff, inside a retry budget.
 
-Decisions live in ``_retry_policy``, budget arithmetic in ``_retry_budget``; this module
+Decisions live in ``policy.py``, budget arithmetic in ``budget.py``; this module
 awaits, reads bodies, closes what it drops and reports. The first attempt runs with no
 tenacity machinery: a request that succeeds at once pays for a few attribute reads and,
 by default, for buffering its body (so a read error in the body can be retried).

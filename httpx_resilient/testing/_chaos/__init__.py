@@ -2,8 +2,8 @@
 purpose (latency, 5xx, bursts, 429 with hints, resets, cacheable and ETag endpoints,
 slow bodies), seeded so runs repeat. Import it from here:
 
-- ``ChaosApp``: the behaviour and its counters (``stats()``), no I/O (``_chaos_app``);
-- ``ChaosServer``: the sockets, on anyio + h11, asyncio or trio (``_chaos_server``);
+- ``ChaosApp``: the behaviour and its counters (``stats()``), no I/O (``app.py``);
+- ``ChaosServer``: the sockets, on anyio + h11, asyncio or trio (``server.py``);
 - ``run_chaos_server(app)``: ``async with ... as url`` in the caller's event loop;
 - ``chaos_server_thread(app)``: ``with ... as url`` in a background thread with its
   own event loop, for synchronous code, tests and examples.

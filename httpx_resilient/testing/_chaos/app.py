@@ -2,7 +2,7 @@
 
 ``ChaosApp.handle(method, target, headers, now)`` returns a ``Reply`` that says what to
 send (status, headers, body), how long to wait first, how to dribble the body, or to
-drop the connection; ``_chaos_server`` does the sockets. Each endpoint draws from its own
+drop the connection; ``server.py`` does the sockets. Each endpoint draws from its own
 ``random.Random`` seeded from the app's seed and the endpoint's name, so one seed gives
 the same behaviour per endpoint whatever other traffic interleaves.
 

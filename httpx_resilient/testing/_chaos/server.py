@@ -3,7 +3,7 @@
 ``ChaosServer.serve()`` listens and hands each request to a ``ChaosApp``; it keeps
 connections alive, bounds what it reads (header block, request body) and never waits
 forever: a connection whose single read or write takes longer than ``io_timeout`` is
-closed (an idle keep-alive connection too). ``_chaos`` has the ways to run it.
+closed (an idle keep-alive connection too). ``testing._chaos`` has the ways to run it.
 """
 
 from __future__ import annotations

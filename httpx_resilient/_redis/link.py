@@ -1,0 +1,193 @@
+"""``RedisLink``: one Redis connection, its key prefix, its error policy and its outage state.
+
+``RedisBackend`` (``backend.py``) adds the factories for the rate-limit backend and the
+breaker store; the adapters (``ratelimit.py``, ``breaker.py``) need only this link, so
+neither imports the backend that builds them.
+
+When Redis cannot be reached, ``on_error="fail_open"`` (default) serves each call from
+state in this process (a local bucket or breaker, starting fresh), counts it in
+``statistics()`` and logs one WARNING per outage (and an INFO when Redis answers again);
+Redis is tried again at most once a second. ``on_error="raise"`` raises
+``ResilienceError("rate limit backend unavailable")`` (or ``"circuit breaker backend
+unavailable"``) with the Redis error as its cause. A URL's password never reaches a log,
+an error message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from .._core.errors import ConfigError, ResilienceError
+from .client import BackendError, RedisConnection, is_redis_error
+
+__all__ = ["RETRY_INTERVAL", "Guard", "OnError", "RedisBackendStatistics", "RedisLink", "text"]
+
+logger = logging.getLogger("httpx_resilient")
+
+_L = TypeVar("_L", bound="RedisLink")
+OnError = Literal["fail_open", "raise"]
+RETRY_INTERVAL = 1.0
+"""Seconds between attempts to reach Redis during an outage (fail-open mode)."""
+
+
+def text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(name, f"must be a non-empty str, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RedisBackendStatistics:
+    """``RedisBackend.statistics()``.
+
+    Attributes:
+        errors: Redis calls that failed (connection refused, timeout, server error).
+        fallbacks: calls served from local state instead (fail-open mode).
+        outages: times Redis went from reachable to unreachable.
+        available: whether the last call reached Redis.
+    """
+
+    errors: int = 0
+    fallbacks: int = 0
+    outages: int = 0
+    available: bool = True
+
+
+class RedisLink:
+    """A Redis connection with a key prefix, an error policy and outage bookkeeping.
+
+    Args: as ``RedisBackend``.
+    """
+
+    def __init__(
+        self,
+        client_or_url: object,
+        *,
+        prefix: str = "httpx_resilient:",
+        on_error: OnError = "fail_open",
+    ) -> None:
+        self.prefix = text(prefix, "RedisBackend.prefix")
+        if on_error not in ("fail_open", "raise"):
+            raise ConfigError(
+                "RedisBackend.on_error", f"must be 'fail_open' or 'raise', got {on_error!r}"
+            )
+        self.on_error: OnError = on_error
+        self.connection = RedisConnection(client_or_url, "RedisBackend")
+        self._errors = 0
+        self._fallbacks = 0
+        self._outages = 0
+        self._down = False
+        self._use_caller_time = False  # tests: time scripts by the caller's clock
+
+    async def __aenter__(self: _L) -> _L:
+        await self.connection.enter()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.connection.exit((exc_type, exc_value, traceback))
+
+    @property
+    def fail_open(self) -> bool:
+        """Whether an unreachable Redis falls back to state in this process."""
+        return self.on_error == "fail_open"
+
+    def now_arg(self, now: float) -> str:
+        """The scripts' time argument: empty (server time) unless a test set caller time."""
+        return repr(now) if self._use_caller_time else ""
+
+    async def run(
+        self, name: str, source: str, keys: Sequence[str], args: Sequence[str | bytes]
+    ) -> Any:
+        """Run one script; raise ``BackendError`` (cause chained) when Redis fails."""
+        self.connection.check_open("RedisBackend")
+        try:
+            result = await self.connection.run(name, source, keys, args)
+        except Exception as exc:
+            if is_redis_error(exc):
+                raise BackendError(exc) from exc
+            raise
+        if self._down:
+            self._down = False
+            logger.info(
+                "Redis backend %s is reachable again", self.connection, extra={"event": "redis_up"}
+            )
+        return result
+
+    def failed(self, error: BackendError, what: str) -> None:
+        """Count a failed call; log a WARNING the first time in an outage."""
+        self._errors += 1
+        if not self._down:
+            self._down = True
+            self._outages += 1
+            action = "using local state" if self.fail_open else "raising errors"
+            logger.warning(
+                "Redis backend %s unreachable (%s: %s); %s until it answers",
+                self.connection,
+                type(error.cause).__name__,
+                self.connection.redact(str(error.cause)),
+                action,
+                extra={"event": "redis_down", "what": what},
+            )
+
+    def unavailable(self, what: str) -> ResilienceError | None:
+        """The error to raise while Redis is out (``"raise"`` mode); else count a fallback."""
+        if self.fail_open:
+            self._fallbacks += 1
+            return None
+        return ResilienceError(f"{what} backend unavailable")
+
+    def statistics(self) -> RedisBackendStatistics:
+        """Counts of failed calls, local fallbacks and outages so far."""
+        return RedisBackendStatistics(
+            errors=self._errors,
+            fallbacks=self._fallbacks,
+            outages=self._outages,
+            available=not self._down,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisBackend({self.connection}, prefix={self.prefix!r}, on_error={self.on_error!r})"
+        )
+
+
+class Guard:
+    """One adapter's view of an outage: skip Redis for ``RETRY_INTERVAL`` after a failure.
+
+    Times are the caller's clock (the ``now`` the transports pass in).
+    """
+
+    __slots__ = ("_backend", "_last", "_retry_at", "_what")
+
+    def __init__(self, backend: RedisLink, what: str) -> None:
+        self._backend = backend
+        self._what = what
+        self._retry_at = float("-inf")
+        self._last: BackendError | None = None
+
+    def skip(self, now: float) -> bool:
+        """Whether to serve locally without trying Redis (raises in ``"raise"`` mode)."""
+        if now >= self._retry_at:
+            return False
+        error = self._backend.unavailable(self._what)
+        if error is not None:
+            raise error from (self._last.cause if self._last is not None else None)
+        return True
+
+    def failed(self, error: BackendError, now: float) -> None:
+        """Redis failed at ``now``: raise in ``"raise"`` mode, else count the fallback."""
+        self._retry_at = now + RETRY_INTERVAL
+        self._last = error
+        self._backend.failed(error, self._what)
+        raised = self._backend.unavailable(self._what)
+        if raised is not None:
+            raise raised from error.cause
