@@ -110,6 +110,7 @@ async def test_1000_gathered_requests_through_the_loopback_server(
         circuit_breaker=CircuitBreakerConfig(failure_threshold=5),
         retry_config=RetryConfig(max_retries=3, base_delay=1.0),
         queue=QueueConfig(max_concurrency=16),
+        timeout=httpx.Timeout(10.0, pool=None),  # the pool timeout now bounds queue waits
     ) as client:
         with anyio.fail_after(30):
             results = await gather_1000(client, anyio_backend)

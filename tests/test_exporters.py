@@ -141,6 +141,7 @@ def test_prometheus_collector_reads_any_stack() -> None:
     assert got[("httpx_resilient_requests_total", (("outcome", "success"),))] == 0
     assert got[("httpx_resilient_circuit_state", (("host", "x.example"), ("state", "half_open")))]
     assert got[("httpx_resilient_health_status", (("status", "degraded"),))] == 1
+    assert got[("httpx_resilient_concurrency_limit", ())] == 10  # adaptive, starting limit
 
     class Facade:
         def get_metrics(self) -> ClientMetrics:
@@ -244,7 +245,7 @@ async def test_instrument_otel_observes_client_metrics() -> None:
     _, _, meter_provider, reader = otel()
     metrics, _ = build(clock)
     instruments = instrument_otel(metrics, meter_provider=meter_provider)
-    assert len(instruments) == 10
+    assert len(instruments) == 11
     await workload(metrics, clock)
     got = points(reader)
     requests = {p.attributes["outcome"]: p.value for p in got["httpx_resilient.requests"]}
@@ -275,5 +276,7 @@ async def test_instrument_otel_reads_a_stack_without_metrics() -> None:
         tg.start_soon(queue.handle_async_request, httpx.Request("GET", "http://t/"))
         await anyio.wait_all_tasks_blocked()
         assert [p.value for p in points(reader)["httpx_resilient.queue.size"]] == [1]
+        limit = points(reader)["httpx_resilient.queue.concurrency_limit"]
+        assert [p.value for p in limit] == [1]
         blocker.respond(200, content=b"")
         (await inner.next_request()).respond(200, content=b"")

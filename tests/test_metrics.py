@@ -65,6 +65,7 @@ DESIGN_FIELDS = (
     "queue_size",
     "rate_limit_waits",
     "active_requests",
+    "concurrency_limit",
 )
 
 

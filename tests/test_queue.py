@@ -88,7 +88,7 @@ def test_waitqueue_abandoned_entries_are_compacted() -> None:
         q.abandon(w)
         q.abandon(w)  # twice is harmless
     assert q.waiting == 10
-    assert len(q._heap) < 100
+    assert len(q.default.heap) < 100
     served = []
     while (w := q.release()) is not None:
         served.append(w)

@@ -7,7 +7,8 @@
         ├── RateLimitExceeded           the token wait would exceed ``max_wait``
         ├── CircuitOpenError            the breaker for this host is open (or probes are busy)
         ├── QueueFullError              ``max_queue_size`` requests are already waiting
-        ├── QueueTimeoutError           waited longer than ``queue_timeout`` for a slot
+        ├── QueueTimeoutError           waited longer than ``queue_timeout`` (or the pool
+        │                               timeout) for a slot; also an ``httpx.PoolTimeout``
         ├── ClientClosedError           the transport was closed
         └── TimeoutBudgetExceeded       ``timeout_budget`` ran out while waiting (also an
                                         ``httpx.TimeoutException``)
@@ -70,8 +71,10 @@ class QueueFullError(ResilienceError):
     """``max_queue_size`` requests are already waiting for a concurrency slot."""
 
 
-class QueueTimeoutError(ResilienceError):
-    """A request waited longer than ``queue_timeout`` for a concurrency slot."""
+class QueueTimeoutError(ResilienceError, httpx.PoolTimeout):
+    """A request waited longer than ``queue_timeout`` for a concurrency slot, or, with no
+    ``queue_timeout``, longer than its own pool timeout: an ``httpx.PoolTimeout`` too, so
+    code written for httpx's pool keeps catching it."""
 
 
 class ClientClosedError(ResilienceError):

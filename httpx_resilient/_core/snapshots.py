@@ -98,11 +98,20 @@ class DedupStatistics:
 
 @dataclass(frozen=True, slots=True)
 class QueueStatistics:
-    """``PriorityQueueTransport.statistics()``."""
+    """``PriorityQueueTransport.statistics()``.
+
+    ``limit`` is the concurrency limit in force in total (``max_concurrency`` for the
+    fixed bulkhead; the hosts' adaptive limits added up, within it, for the adaptive one)
+    and ``limits`` each host's adaptive limit. ``evicted`` counts waiters that a newcomer
+    of higher priority pushed out of a full queue.
+    """
 
     active: int = 0
     waiting: int = 0
     max_concurrency: int = 0
+    limit: int = 0
+    limits: dict[str, int] = field(default_factory=dict)
     rejected_full: int = 0
+    evicted: int = 0
     timed_out: int = 0
     closed: bool = False

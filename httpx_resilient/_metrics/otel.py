@@ -150,7 +150,8 @@ def instrument_otel(transport: object, meter_provider: Any = None) -> list[Any]:
     """Register observable instruments that read ``transport.get_metrics()``.
 
     Instruments (prefix ``httpx_resilient.``): ``requests`` by ``outcome``,
-    ``requests.active``, ``queue.size``, ``retries``, ``circuit_breaker.opens``,
+    ``requests.active``, ``queue.size``, ``queue.concurrency_limit``, ``retries``,
+    ``circuit_breaker.opens``,
     ``circuit_breaker.state`` (1 per host for its ``state``), ``cache.lookups`` by
     ``result`` (hit/miss), ``dedup.shared``, ``rate_limit.waits``,
     ``response_time`` by ``quantile``.
@@ -196,6 +197,9 @@ def instrument_otel(transport: object, meter_provider: Any = None) -> list[Any]:
         ),
         meter.create_observable_up_down_counter(
             p + "queue.size", [one("queue_size")], unit="{request}"
+        ),
+        meter.create_observable_gauge(
+            p + "queue.concurrency_limit", [one("concurrency_limit")], unit="{request}"
         ),
         meter.create_observable_counter(p + "retries", [one("retry_count")]),
         meter.create_observable_counter(

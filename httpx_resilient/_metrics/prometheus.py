@@ -144,6 +144,11 @@ class PrometheusCollector:
         gauges = (
             ("active_requests", "Requests in flight.", m.active_requests),
             ("queue_size", "Requests waiting for a concurrency slot.", m.queue_size),
+            (
+                "concurrency_limit",
+                "The queue's concurrency limit in force (all hosts).",
+                m.concurrency_limit,
+            ),
             ("success_rate_percent", "Completed requests that succeeded, %.", m.success_rate),
             ("error_rate_percent", "Completed requests that failed, %.", m.error_rate),
         )

@@ -24,6 +24,8 @@ class ClientMetrics:
     Rates are percentages (0-100) of completed requests (successful, failed or
     rejected; cancelled ones are left out): ``success_rate`` is 100 and ``error_rate``
     0 before any request completed. Times are seconds from entry to headers.
+    ``concurrency_limit`` is the queue's limit in force, all hosts together (0 without
+    a queue).
     """
 
     total_requests: int = 0
@@ -46,6 +48,7 @@ class ClientMetrics:
     queue_size: int = 0
     rate_limit_waits: int = 0
     active_requests: int = 0
+    concurrency_limit: int = 0
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready dict (circuit states as their string values)."""

@@ -71,7 +71,7 @@ _QUANTILES = (0.5, 0.95, 0.99)
 
 def _collect(top: httpx.AsyncBaseTransport, totals: ClientMetrics) -> ClientMetrics:
     """``totals`` with the counters of every layer from ``top`` down filled in."""
-    retries = opens = hits = misses = shared = waiting = waits = 0
+    retries = opens = hits = misses = shared = waiting = waits = limit = 0
     states: dict[str, CircuitState] = {}
     t = top
     while isinstance(t, Layer):
@@ -91,6 +91,7 @@ def _collect(top: httpx.AsyncBaseTransport, totals: ClientMetrics) -> ClientMetr
             shared += s.shared
         elif isinstance(s, QueueStatistics):
             waiting += s.waiting
+            limit = s.limit if not limit else min(limit, s.limit)
         elif isinstance(s, RateLimitStatistics):
             waits += s.waits
         t = t.inner
@@ -104,6 +105,7 @@ def _collect(top: httpx.AsyncBaseTransport, totals: ClientMetrics) -> ClientMetr
         dedup_shared=shared,
         queue_size=waiting,
         rate_limit_waits=waits,
+        concurrency_limit=limit,
     )
 
 

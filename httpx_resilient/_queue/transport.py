@@ -1,6 +1,12 @@
 """``PriorityQueueTransport``: the bulkhead. Bounded concurrency, priority order, load shedding.
 
-At most ``max_concurrency`` requests are below this layer at once. A request holds its
+At most ``limit`` requests are below this layer at once: ``max_concurrency`` when
+``adaptive=False``; otherwise each host (``host_key``, the breaker's key) has an
+``AdaptiveLimit`` (``limit.py``) fed with the time from admission to response headers,
+and all hosts together stay within ``max_concurrency``. A long-lived stream
+(``text/event-stream``, a 101 upgrade, ``extensions={"stream": True}``) gives no sample
+and frees its slot at headers in the adaptive mode (httpx's pool still bounds its
+connection); failed requests give no sample either. A request holds its
 slot from admission until its response body is closed or read to the end (not merely
 until headers arrive), because until then the connection under it is still busy; a
 response whose body was already read when it came back frees the slot at once. Callers
@@ -14,6 +20,11 @@ waiting allocates nothing and never awaits. A queued request parks on a bare fut
 under asyncio (an ``anyio.Event`` elsewhere); of the waiters with a deadline
 (``queue_timeout`` or ``timeout_budget``), only the one whose deadline comes first
 sleeps on the clock, and expires everyone due when it wakes: one timer per queue.
+With no ``queue_timeout`` a wait is bounded by the request's own pool timeout
+(``extensions["timeout"]["pool"]``), as httpx's pool would bound it, and fails with
+``QueueTimeoutError`` (an ``httpx.PoolTimeout``). When the queue is full, a newcomer of
+higher priority than the lowest-ranked waiter takes its place (that waiter fails with
+``QueueFullError``); otherwise the newcomer fails.
 """
 
 from __future__ import annotations
@@ -34,18 +45,28 @@ from .._core.errors import (
     QueueTimeoutError,
     TimeoutBudgetExceeded,
 )
+from .._core.keys import host_key
 from .._core.layer import Layer
 from .._core.snapshots import QueueStatistics
 from .config import QueueConfig
 from .releasing import ReleasingStream
 from .slot import SlotWaiter, asyncio_future, priority_of
-from .waitqueue import WaiterState, WaitQueue
+from .waitqueue import Lane, WaiterState, WaitQueue
 
 __all__ = ["PriorityQueueTransport"]
 
 _WAITING = WaiterState.WAITING
 _GRANTED = WaiterState.GRANTED
 _FAILED = WaiterState.FAILED
+_EVICTED = WaiterState.EVICTED
+
+
+def _long_lived(request: httpx.Request, response: httpx.Response) -> bool:
+    """A stream that may stay open indefinitely: it gives no latency sample."""
+    if response.status_code == 101 or request.extensions.get("stream") is True:
+        return True
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith("text/event-stream")
 
 
 class PriorityQueueTransport(Layer):
@@ -74,14 +95,19 @@ class PriorityQueueTransport(Layer):
         if not isinstance(config, QueueConfig):
             raise ConfigError("PriorityQueueTransport.config", "must be a QueueConfig")
         self._config = config
+        self._adaptive = config.adaptive
         self._slots: WaitQueue[SlotWaiter] = WaitQueue(
-            config.max_concurrency, config.max_queue_size, config.aging_seconds
+            config.max_concurrency,
+            config.max_queue_size,
+            config.aging_seconds,
+            adaptive=(config.min_concurrency, config.max_concurrency) if config.adaptive else None,
         )
         self._closed = False
         self._calls = 0  # requests inside inner.handle_async_request
         self._drained: anyio.Event | None = None
         self._keeper: SlotWaiter | None = None  # the waiter sleeping on the clock
         self._rejected_full = 0
+        self._evicted = 0
         self._timed_out = 0
 
     @property
@@ -96,7 +122,10 @@ class PriorityQueueTransport(Layer):
             active=slots.active,
             waiting=slots.waiting,
             max_concurrency=slots.max_concurrency,
+            limit=slots.limit,
+            limits=slots.limits(),
             rejected_full=self._rejected_full,
+            evicted=self._evicted,
             timed_out=self._timed_out,
             closed=self._closed,
         )
@@ -106,50 +135,66 @@ class PriorityQueueTransport(Layer):
             raise ClientClosedError("the transport is closed", request=request)
         priority = priority_of(request)
         slots = self._slots
+        lane = slots.lane(host_key(request)) if self._adaptive else slots.default
         waited = 0.0
-        if slots.active < slots.max_concurrency and not slots.waiting:
-            slots.active += 1  # the fast path: no allocation, no await
-        else:
-            waited = await self._wait(request, priority)
+        if not slots.try_acquire(lane):  # the fast path: no allocation, no await
+            waited = await self._wait(request, priority, lane)
+        clock = self._clock
+        start = clock.now() if lane.limiter is not None else 0.0
         self._calls += 1
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException:
-            self._release()
+            self._release(lane)
             raise
         finally:
             self._calls -= 1
             if self._drained is not None and not self._calls:
                 self._drained.set()
         response.extensions["queue_wait"] = waited
+        if lane.limiter is not None:
+            if _long_lived(request, response):
+                self._release(lane)
+                return response
+            for waiter in slots.record(lane, clock.now() - start):
+                self._woken(waiter)
         stream = response.stream
         if response.is_closed or not isinstance(stream, httpx.AsyncByteStream):
-            self._release()
+            self._release(lane)
         else:
-            response.stream = ReleasingStream(stream, self._release)
+            response.stream = ReleasingStream(stream, self._release, lane)
         return response
 
-    def _release(self) -> None:
-        waiter = self._slots.release()
+    def _release(self, lane: Lane) -> None:
+        waiter = self._slots.release(lane)
         if waiter is not None:
-            waiter.wake()
-            if waiter is self._keeper:
-                self._appoint()
+            self._woken(waiter)
 
-    async def _wait(self, request: httpx.Request, priority: int) -> float:
+    def _woken(self, waiter: SlotWaiter) -> None:
+        waiter.wake()
+        if waiter is self._keeper:
+            self._appoint()
+
+    async def _wait(self, request: httpx.Request, priority: int, lane: Lane) -> float:
         """Queue until a slot is handed over; return the seconds waited."""
         slots = self._slots
-        if not slots.has_room():
-            self._rejected_full += 1
-            raise QueueFullError(
-                f"{slots.waiting} requests already wait for a slot "
-                f"(max_queue_size={slots.max_queue_size})",
-                request=request,
-            )
         clock = self._clock
         now = clock.now()
+        if not slots.has_room():
+            victim = slots.evict(priority, now)
+            if victim is None:
+                self._rejected_full += 1
+                raise QueueFullError(
+                    f"{slots.waiting} requests already wait for a slot "
+                    f"(max_queue_size={slots.max_queue_size})",
+                    request=request,
+                )
+            self._evicted += 1
+            self._woken(victim)
         deadline = deadline_of(request, clock)
         timeout = self._config.queue_timeout
+        if timeout is None:
+            timeout = _pool_timeout(request)
         until = None if timeout is None else now + timeout
         by_budget = deadline is not None and (until is None or deadline <= until)
         if by_budget:
@@ -160,7 +205,7 @@ class PriorityQueueTransport(Layer):
                 )
             until = deadline
         waiter = SlotWaiter(priority, until)
-        slots.push(waiter, now)
+        slots.push(waiter, now, lane)
         if until is not None:
             self._appoint()
         woke = False
@@ -175,7 +220,7 @@ class PriorityQueueTransport(Layer):
             waiter.handle = None
             if not woke:  # cancelled while queued: leave nothing behind
                 if waiter.state is _GRANTED:
-                    self._release()  # the slot landed on us as we were cancelled: pass it on
+                    self._release(lane)  # the slot landed on us as we were cancelled: pass it on
                 elif waiter.state is _WAITING:
                     slots.abandon(waiter)
                     if waiter is self._keeper:
@@ -183,11 +228,16 @@ class PriorityQueueTransport(Layer):
         state = waiter.state
         if state is _GRANTED:
             if self._closed:
-                self._release()
+                self._release(lane)
                 raise ClientClosedError(
                     "the transport was closed before the request could start", request=request
                 )
             return clock.now() - now
+        if state is _EVICTED:
+            raise QueueFullError(
+                "the queue was full and a request of higher priority took this one's place",
+                request=request,
+            )
         if state is _FAILED:
             raise ClientClosedError(
                 "the transport was closed while the request waited for a slot", request=request
@@ -197,7 +247,8 @@ class PriorityQueueTransport(Layer):
                 "timeout_budget ran out while waiting for a queue slot", request=request
             )
         self._timed_out += 1
-        raise QueueTimeoutError(f"no slot free within queue_timeout={timeout} s", request=request)
+        which = "queue_timeout" if self._config.queue_timeout is not None else "the pool timeout"
+        raise QueueTimeoutError(f"no slot free within {which} ({timeout} s)", request=request)
 
     async def _park(self, waiter: SlotWaiter) -> None:
         """Wait until ``waiter.wake()``."""
@@ -264,3 +315,10 @@ class PriorityQueueTransport(Layer):
         finally:
             with anyio.CancelScope(shield=True):
                 await forward()
+
+
+def _pool_timeout(request: httpx.Request) -> float | None:
+    """The request's own pool timeout (httpx sets ``extensions["timeout"]``), if any."""
+    timeouts = request.extensions.get("timeout")
+    pool = timeouts.get("pool") if isinstance(timeouts, dict) else None
+    return float(pool) if isinstance(pool, (int, float)) and pool >= 0 else None
