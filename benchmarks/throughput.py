@@ -1,187 +1,176 @@
-"""Loopback throughput: bare httpx vs ResilientTransport with a bounded queue, 64 in flight.
+"""The load benchmark: every client variant side by side on three loopback servers.
 
-Run: ``python benchmarks/throughput.py [--backend asyncio|trio] [--inflight 64]
-[--limits 4,8,16,32,64] [--requests 3000] [--rounds 5] [--max-seconds 300] [--httpx2]``.
+Run: ``python -m benchmarks.throughput [--backend asyncio|trio] [--servers nginx,delay,grows]
+[--inflight 64] [--requests 3000] [--rounds 5] [--gather 10000]``
+(needs ``pip install -e ".[bench]"`` for aiohttp and ``apt-get install -y nginx``).
 
-Starts nginx (``apt-get install nginx``) on a free loopback port serving a 13-byte static
-file, pinned with ``taskset`` to the last CPU while this client pins itself to the
-first, so the server is not the bottleneck (or use ``--url`` for a server of your own).
-Every variant sends ``--requests`` GETs from ``--inflight`` tasks sharing one client;
-rounds are interleaved and the figures are medians of requests per second and of the
-client's CPU time per request (steadier than req/s on a busy machine, and what the
-client's connection pool costs). The run stops after ``--max-seconds``.
+Variants: bare httpx; bare httpx2 (imported beside httpx, not aliased); a
+``ResilientTransport`` with only a fixed queue of 4, 8, 16 and 100; with the adaptive
+queue (``QueueConfig()``); the facade with defaults (``RateLimitedAPIClient`` with
+``queue=QueueConfig()`` and no pool bound on its timeout); aiohttp (asyncio only), the
+outside reference. Servers (child processes pinned to the last CPU, the client to the
+first): nginx serving a 13-byte file; a Python server adding ``--delay-ms`` (50) per
+response; one whose latency is ``5 ms + 1 ms per request in progress``.
+
+Each server gets a closed loop of ``--inflight`` workers per variant, sending requests
+back to back; rounds are interleaved (the order rotates) and figures are medians over
+rounds. The adaptive variants warm up with ``--requests`` requests first and report
+the limit reached and the requests it took to come within 10 % of it. ``--gather``
+then runs N requests at once (``gather``) per variant in a fresh process each:
+wall time, req/s and peak RSS beyond the baseline taken after the first request,
+plus the facade's top ``tracemalloc`` entries.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-if "--httpx2" in sys.argv:  # must alias before anything imports httpx
-    import httpx2
-
-    httpx2.alias_httpx()
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
 import anyio
 import httpx
 
-from httpx_resilient import QueueConfig, ResilientTransport
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ root {dir}/www; }}
-    }}
-}}
-"""
+from benchmarks import _gather
+from benchmarks._load import Server, close, fetch, make_clients, nginx, python_server, queue_limit
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+async def closed_loop(
+    client: Any, url: str, inflight: int, n: int, trace: list[int] | None
+) -> float:
+    """Send ``n`` GETs from ``inflight`` workers; return requests per second."""
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await fetch(client, url)
+            if trace is not None and remaining % 10 == 0:  # every 10th: get_metrics() costs
+                trace.append(queue_limit(client) or 0)
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(inflight):
+            tg.start_soon(worker)
+    return n / (time.perf_counter() - start)
 
 
-@contextmanager
-def nginx() -> Iterator[str]:
-    """Run nginx on a free loopback port, pinned to the last CPU; yield its URL."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        raise SystemExit("nginx not found: apt-get install -y nginx, or pass --url")
-    cpus = sorted(os.sched_getaffinity(0))
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as folder:
-        Path(folder).chmod(0o755)  # nginx workers drop privileges and must read it
-        (Path(folder) / "www").mkdir()
-        (Path(folder) / "www" / "index.html").write_text("hello, world\n")
-        conf = Path(folder) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=folder, port=port))
-        command = [binary, "-p", folder, "-c", str(conf), "-e", f"{folder}/error.log"]
-        if len(cpus) > 1 and shutil.which("taskset"):
-            command = ["taskset", "-c", str(cpus[-1]), *command]
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError as exc:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"nginx did not start: {exc}") from exc
-                    time.sleep(0.05)
-            yield f"http://127.0.0.1:{port}/index.html"
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+def converged(trace: list[int]) -> tuple[int, int]:
+    """The final limit and the requests until the limit first came within 10 % of it
+    (``trace`` holds the limit after every 10th request)."""
+    final = trace[-1]
+    for i, value in enumerate(trace):
+        if abs(value - final) <= max(1, 0.1 * final):
+            return final, 10 * (i + 1)
+    return final, 10 * len(trace)
 
 
-Variant = Callable[[int], Awaitable[tuple[float, float]]]
-
-
-def variant(client: httpx.AsyncClient, url: str, inflight: int) -> Variant:
-    """Send ``n`` GETs from ``inflight`` tasks; return req/s and client CPU us per request."""
-
-    async def go(n: int) -> tuple[float, float]:
-        remaining = n
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                response = await client.get(url)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
-
-        start, cpu = time.perf_counter(), time.process_time()
-        async with anyio.create_task_group() as tg:
-            for _ in range(inflight):
-                tg.start_soon(worker)
-        return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
-
-    return go
-
-
-async def main(args: argparse.Namespace, url: str) -> None:
-    clients: dict[str, httpx.AsyncClient] = {
-        "bare httpx, 1 in flight": httpx.AsyncClient(),
-        f"bare httpx, {args.inflight} in flight": httpx.AsyncClient(),
-    }
-    for n in args.limits:
-        transport = ResilientTransport(queue=QueueConfig(max_concurrency=n))
-        clients[f"queue max_concurrency={n}"] = httpx.AsyncClient(transport=transport)
-    variants = {
-        name: variant(client, url, 1 if "1 in flight" in name else args.inflight)
-        for name, client in clients.items()
-    }
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    started = time.monotonic()
+async def run_server(args: argparse.Namespace, name: str, url: str) -> list[str]:
+    timed = name == "grows"
+    clients = make_clients(url, args.backend, timed)
+    rates: dict[str, list[float]] = {v: [] for v in clients}
+    cpu: dict[str, list[float]] = {v: [] for v in clients}
+    latency: dict[str, list[float]] = {v: [] for v in clients}
+    lines: list[str] = []
     try:
-        for run in variants.values():  # warm-up: open connections, fill pools
-            await run(max(200, args.inflight * 4))
-        for _ in range(args.rounds):
-            if time.monotonic() - started > args.max_seconds:
-                print(f"(stopped early after {args.max_seconds} s)")
-                break
-            for name, run in variants.items():
-                count = args.requests // 3 if "1 in flight" in name else args.requests
-                results[name].append(await run(count))
+        for variant, (client, _) in clients.items():  # warm-up; trace the adaptive limit
+            trace: list[int] | None = [] if variant in ("adaptive", "facade defaults") else None
+            await closed_loop(
+                client, url, args.inflight, args.requests if trace is not None else 200, trace
+            )
+            if trace:
+                final, took = converged(trace)
+                lines.append(
+                    f"  {variant}: starts at 10, limit {final} after warm-up, first within 10 %"
+                    f" of it after {took} requests"
+                )
+        # the unloaded latency below the queue: one request at a time, bare httpx
+        bare, bare_timing = clients["bare httpx"]
+        if bare_timing is not None:
+            bare_timing.samples.clear()
+            await closed_loop(bare, url, 1, 100, None)
+            lines.append(
+                f"  unloaded latency: {1000 * statistics.median(bare_timing.samples):.1f} ms"
+            )
+        names = list(clients)
+        for round_no in range(args.rounds):
+            shift = round_no % len(names)
+            for variant in names[shift:] + names[:shift]:
+                client, timing = clients[variant]
+                if timing is not None:
+                    timing.samples.clear()
+                began = time.process_time()
+                rates[variant].append(
+                    await closed_loop(client, url, args.inflight, args.requests, None)
+                )
+                cpu[variant].append((time.process_time() - began) / args.requests * 1e6)
+                if timing is not None and timing.samples:
+                    latency[variant].append(statistics.median(timing.samples))
     finally:
-        for client in clients.values():
-            await client.aclose()
-    bare = results[f"bare httpx, {args.inflight} in flight"]
-    base = statistics.median(rate for rate, _ in bare)
-    name = httpx.__name__
-    print(f"Loopback throughput ({args.backend}, {name} {httpx.__version__}, {url})")
-    print(f"{'variant':<32}{'req/s':>8}{'vs bare':>9}{'CPU us/req':>12}   req/s per round")
-    for label, values in results.items():
-        rate = statistics.median(r for r, _ in values)
-        cpu = statistics.median(c for _, c in values)
-        rounds = " ".join(f"{r:.0f}" for r, _ in values)
-        print(f"{label:<32}{rate:>8.0f}{rate / base:>9.2f}{cpu:>12.0f}   {rounds}")
+        for client, _ in clients.values():
+            await close(client)
+    base = statistics.median(rates["bare httpx"])
+    best = max(statistics.median(rates[f"fixed {n}"]) for n in (4, 8, 16, 100))
+    header = f"  {'variant':<18}{'req/s':>8}{'vs bare':>9}{'vs best fixed':>15}{'CPU us/req':>12}"
+    lines.append(header + ("   p50 below queue" if timed else "") + "   req/s per round")
+    for variant in clients:
+        rate = statistics.median(rates[variant])
+        us = statistics.median(cpu[variant])
+        row = f"  {variant:<18}{rate:>8.0f}{rate / base:>9.2f}{rate / best:>15.2f}{us:>12.0f}"
+        if timed:
+            row += (
+                f"{1000 * statistics.median(latency[variant]):>15.1f} ms"
+                if latency[variant]
+                else f"{'n/a':>18}"
+            )
+        lines.append(row + "   " + " ".join(f"{r:.0f}" for r in rates[variant]))
+    return lines
 
 
-if __name__ == "__main__":
+def servers(args: argparse.Namespace) -> Iterator[tuple[str, AbstractContextManager[Server]]]:
+    for name in args.servers:
+        if name == "nginx":
+            yield name, nginx()
+        elif name == "delay":
+            yield name, python_server("delay", "--base-ms", str(args.delay_ms))
+        elif name == "grows":
+            yield name, python_server("grows", "--base-ms", "5", "--per-request-ms", "1")
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    parser.add_argument("--servers", default="nginx,delay,grows")
     parser.add_argument("--inflight", type=int, default=64)
-    parser.add_argument("--limits", default="4,8,16,32,64")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--max-seconds", type=float, default=300.0)
-    parser.add_argument("--url", default=None, help="use this server instead of nginx")
-    parser.add_argument("--httpx2", action="store_true", help="run with httpx2 aliased as httpx")
-    arguments = parser.parse_args()
-    arguments.limits = [int(x) for x in arguments.limits.split(",")]
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--gather", type=int, default=0, help="also run N requests at once")
+    parser.add_argument("--gather-timeout", type=float, default=90.0)
+    args = parser.parse_args()
+    args.servers = args.servers.split(",") if args.servers else []
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) > 1:
         os.sched_setaffinity(0, {cpus[0]})  # the server gets the other CPU
-    if arguments.url:
-        anyio.run(main, arguments, arguments.url, backend=arguments.backend)
-    else:
-        with nginx() as server_url:
-            anyio.run(main, arguments, server_url, backend=arguments.backend)
+    print(
+        f"Load benchmark: {args.backend}, httpx {httpx.__version__}, {args.inflight} in flight, "
+        f"{args.requests} requests x {args.rounds} interleaved rounds, medians; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    for name, context in servers(args):
+        with context as server:
+            lines = anyio.run(run_server, args, name, server.url, backend=args.backend)
+        print(f"\n[{name}] {server.url}")
+        print("\n".join(lines + [f"  {r}" for r in server.report]))
+    if args.gather:
+        with nginx() as server:
+            print()
+            print("\n".join(_gather.run_all(server.url, args.gather, args.gather_timeout)))
+
+
+if __name__ == "__main__":
+    main()
