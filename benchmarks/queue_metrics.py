@@ -1,6 +1,6 @@
 """Cost of queue admission and metrics recording per request, and memory of a long queue.
 
-Run: ``python benchmarks/queue_metrics.py [--backend asyncio|trio] [--n 20000] [--rounds 7]``.
+Run: ``python -m benchmarks.queue_metrics [--backend asyncio|trio] [--n 20000] [--rounds 7]``.
 
 Part 1 calls ``handle_async_request`` directly (no ``AsyncClient``, whose own cost would
 hide ours) on an ``httpx.MockTransport`` whose body is a stream, read and closed per
@@ -82,8 +82,11 @@ def concurrent(
     return go
 
 
-def queue(inner: httpx.AsyncBaseTransport, slots: int = 100) -> PriorityQueueTransport:
-    return PriorityQueueTransport(inner, QueueConfig(max_concurrency=slots))
+def queue(
+    inner: httpx.AsyncBaseTransport, slots: int = 100, *, adaptive: bool = False
+) -> PriorityQueueTransport:
+    config = QueueConfig(max_concurrency=slots, adaptive=adaptive)
+    return PriorityQueueTransport(inner, config)
 
 
 def hot_path() -> dict[str, Callable[[int], Awaitable[float]]]:
@@ -91,8 +94,10 @@ def hot_path() -> dict[str, Callable[[int], Awaitable[float]]]:
     return {
         "bare MockTransport": sequential(mock),
         "queue (slot free)": sequential(queue(mock)),
+        "adaptive queue (slot free)": sequential(queue(mock, adaptive=True)),
         "metrics": sequential(MetricsTransport(mock)),
         "metrics + queue": sequential(MetricsTransport(queue(mock))),
+        "metrics + adaptive queue": sequential(MetricsTransport(queue(mock, adaptive=True))),
     }
 
 
@@ -101,6 +106,9 @@ def saturated() -> dict[str, Callable[[int], Awaitable[float]]]:
     return {
         "bare, 64 tasks": concurrent(mock),
         "metrics + queue, 64 tasks, 8 slots": concurrent(MetricsTransport(queue(mock, 8))),
+        "metrics + adaptive, 64 tasks, max 8": concurrent(
+            MetricsTransport(queue(mock, 8, adaptive=True))
+        ),
     }
 
 
@@ -147,14 +155,18 @@ async def main(args: argparse.Namespace) -> None:
         )
     )
     both = fast["metrics + queue"] - fast["bare MockTransport"]
-    print(f"queue + metrics together add {both:.2f} us/request (target < 10)\n")
+    print(f"queue + metrics together add {both:.2f} us/request (target < 10)")
+    adaptive = fast["adaptive queue (slot free)"] - fast["queue (slot free)"]
+    print(f"the adaptive queue adds {adaptive:.2f} us/request over the fixed one (target <= 4)\n")
     busy = await measure(saturated(), n=args.n, rounds=args.rounds)  # type: ignore[arg-type]
     print(report("Saturated: 64 tasks, every request queues", busy, "bare, 64 tasks"))
     print()
     n = 10_000
     base = await queued_memory(n, None)
-    plain = await queued_memory(n, QueueConfig(max_concurrency=1))
-    timed = await queued_memory(n, QueueConfig(max_concurrency=1, queue_timeout=60.0))
+    plain = await queued_memory(n, QueueConfig(max_concurrency=1, adaptive=False))
+    timed = await queued_memory(
+        n, QueueConfig(max_concurrency=1, queue_timeout=60.0, adaptive=False)
+    )
     print(f"Memory, {n:,} requests blocked (tracemalloc)")
     print(f"{'tasks holding the requests, no queue':<44}{base / 2**20:>8.2f} MiB")
     for label, used in (("queued, no timeout", plain), ("queued, queue_timeout=60", timed)):

@@ -7,11 +7,14 @@ latency by briefly lowering the limit) and BBR's ProbeRTT, which Envoy's filter 
 
 How it moves (each step O(1), no allocation):
 
-- Samples are latencies below the queue (admission to response headers). They are summed
-  over a *window* of ``max(8, limit)`` samples, about one round trip of the whole limit.
-- ``noload`` is the lowest window average seen since the last probe: the latency with
-  the least queueing we know of.
-- At the end of each window, with ``ratio = average / noload``:
+- Samples are latencies below the queue (admission to response headers). A *window* is
+  ``max(8, limit)`` samples, about one round trip of the whole limit, and its figure is
+  its *lowest* sample (as TCP Vegas takes the least RTT of each round): when requests
+  queue, every one of them waits, so the least grows too, while a pause of this process
+  or a noisy neighbour delays only some requests and leaves the least alone.
+- ``noload`` is the lowest window figure seen since the last probe: the latency with the
+  least queueing we know of.
+- At the end of each window, with ``ratio = least / noload``:
   ``ratio > 1 + TOLERANCE`` (requests only queue up, in the server, the network, or
   this process's own event loop and connection pool): the limit is cut to
   ``limit * (1 + TOLERANCE) / ratio`` (at most halved), the limit at which latency
@@ -19,7 +22,7 @@ How it moves (each step O(1), no allocation):
   ``ratio < 1 + TOLERANCE / 2`` and the window used at least half the limit: the limit
   grows by ``sqrt(limit)`` (at least 1); otherwise it holds.
 - Every ``PROBE_EVERY`` windows one window runs at a quarter of the limit (the samples of
-  requests admitted before it are skipped) and its average *replaces* ``noload``, so a
+  requests admitted before it are skipped) and its figure *replaces* ``noload``, so a
   server that became slower for good is relearned instead of throttled forever; the
   limit then returns to where it was.
 
@@ -67,7 +70,7 @@ class AdaptiveLimit:
         "_peak",
         "_probe_in",
         "_skip",
-        "_sum",
+        "_least",
         "limit",
     )
 
@@ -77,7 +80,7 @@ class AdaptiveLimit:
         self._estimate = min(self._maximum, max(self._minimum, float(initial)))
         self.limit = int(self._estimate)
         self._noload = math.inf
-        self._sum = 0.0
+        self._least = math.inf
         self._count = 0
         self._peak = 0
         self._probe_in = PROBE_EVERY
@@ -95,29 +98,30 @@ class AdaptiveLimit:
         if self._skip:
             self._skip -= 1
             return self.limit
-        self._sum += latency
+        if latency < self._least:
+            self._least = latency
         self._count += 1
         if in_flight > self._peak:
             self._peak = in_flight
         if self._count < MIN_WINDOW or self._count < self.limit:
             return self.limit
-        average = self._sum / self._count
+        least = self._least
         peak = self._peak
-        self._sum = 0.0
+        self._least = math.inf
         self._count = 0
         self._peak = 0
-        self._update(average, peak, in_flight)
+        self._update(least, peak, in_flight)
         return self.limit
 
-    def _update(self, average: float, peak: int, in_flight: int) -> None:
+    def _update(self, least: float, peak: int, in_flight: int) -> None:
         estimate = self._estimate
         if self._held:  # this window was the probe: relearn the no-load latency
-            self._noload = average
+            self._noload = least
             estimate, self._held = self._held, 0.0
         else:
-            if average < self._noload:
-                self._noload = average
-            ratio = average / self._noload if self._noload > 0 else 1.0
+            if least < self._noload:
+                self._noload = least
+            ratio = least / self._noload if self._noload > 0 else 1.0
             if ratio > 1.0 + TOLERANCE:
                 estimate *= max(0.5, (1.0 + TOLERANCE) / ratio)
             elif ratio < 1.0 + TOLERANCE / 2 and 2 * peak >= self.limit:

@@ -65,8 +65,15 @@ def _long_lived(request: httpx.Request, response: httpx.Response) -> bool:
     """A stream that may stay open indefinitely: it gives no latency sample."""
     if response.status_code == 101 or request.extensions.get("stream") is True:
         return True
-    content_type: str = response.headers.get("content-type", "")
-    return content_type.startswith("text/event-stream")
+    headers = response.headers
+    items = getattr(headers, "_list", None)  # (raw key, lower-case key, value): 10x faster
+    if not isinstance(items, list):
+        content_type: str = headers.get("content-type", "")
+        return content_type.startswith("text/event-stream")
+    for item in items:
+        if item[1] == b"content-type":
+            return bool(item[2].startswith(b"text/event-stream"))
+    return False
 
 
 class PriorityQueueTransport(Layer):
@@ -96,6 +103,7 @@ class PriorityQueueTransport(Layer):
             raise ConfigError("PriorityQueueTransport.config", "must be a QueueConfig")
         self._config = config
         self._adaptive = config.adaptive
+        self._last: tuple[str, int | None, Lane, int] | None = None
         self._slots: WaitQueue[SlotWaiter] = WaitQueue(
             config.max_concurrency,
             config.max_queue_size,
@@ -135,12 +143,16 @@ class PriorityQueueTransport(Layer):
             raise ClientClosedError("the transport is closed", request=request)
         priority = priority_of(request)
         slots = self._slots
-        lane = slots.lane(host_key(request)) if self._adaptive else slots.default
+        lane = self._lane(request) if self._adaptive else slots.default
         waited = 0.0
-        if not slots.try_acquire(lane):  # the fast path: no allocation, no await
+        if lane.active < lane.limit and not lane.waiting and slots.active < slots.max_concurrency:
+            lane.active += 1  # the fast path: no allocation, no await
+            slots.active += 1
+        else:
             waited = await self._wait(request, priority, lane)
         clock = self._clock
-        start = clock.now() if lane.limiter is not None else 0.0
+        limiter = lane.limiter
+        start = clock.now() if limiter is not None else 0.0
         self._calls += 1
         try:
             response = await self._inner.handle_async_request(request)
@@ -152,18 +164,36 @@ class PriorityQueueTransport(Layer):
             if self._drained is not None and not self._calls:
                 self._drained.set()
         response.extensions["queue_wait"] = waited
-        if lane.limiter is not None:
+        if limiter is not None:
             if _long_lived(request, response):
                 self._release(lane)
                 return response
-            for waiter in slots.record(lane, clock.now() - start):
-                self._woken(waiter)
+            if limiter.sample(clock.now() - start, lane.active) != lane.limit:
+                for waiter in slots.relimit(lane):
+                    self._woken(waiter)
         stream = response.stream
         if response.is_closed or not isinstance(stream, httpx.AsyncByteStream):
             self._release(lane)
         else:
             response.stream = ReleasingStream(stream, self._release, lane)
         return response
+
+    def _lane(self, request: httpx.Request) -> Lane:
+        """The request's host lane (``host_key``), remembering the last one: a client
+        mostly talks to one host, and this skips building the key for it."""
+        url = request.url
+        ref = getattr(url, "_uri_reference", None)  # httpx's parsed URL: cheap to read
+        if ref is None:
+            return self._slots.lane(host_key(request))
+        host, port = ref.host, ref.port
+        slots = self._slots
+        last = self._last
+        if last is not None and last[0] == host and last[1] == port:
+            if last[3] == slots.generation:
+                return last[2]
+        lane = slots.lane(host_key(request))
+        self._last = (host, port, lane, slots.generation)
+        return lane
 
     def _release(self, lane: Lane) -> None:
         waiter = self._slots.release(lane)

@@ -110,6 +110,7 @@ class WaitQueue(Generic[W]):
         "active",
         "aging_seconds",
         "default",
+        "generation",
         "max_concurrency",
         "max_queue_size",
         "waiting",
@@ -134,6 +135,7 @@ class WaitQueue(Generic[W]):
         self._timers: list[_Entry] = []
         self._seq = itertools.count()
         self._lowest: float = float("inf")  # lowest priority ever queued
+        self.generation = 0  # moves when lanes are dropped: a cached lane may be stale
 
     # --- lanes and limits -------------------------------------------------------------
 
@@ -145,6 +147,7 @@ class WaitQueue(Generic[W]):
                 return self.default
             if len(self._lanes) >= _MAX_LANES:
                 self._lanes = {k: v for k, v in self._lanes.items() if v.active or v.waiting}
+                self.generation += 1
             limiter = AdaptiveLimit(*self._adaptive)
             self._lanes[key] = lane = Lane(key, limiter.limit, limiter)
         return lane
@@ -170,8 +173,14 @@ class WaitQueue(Generic[W]):
         limiter = lane.limiter
         if limiter is None:
             return []
+        limiter.sample(latency, lane.active)
+        return self.relimit(lane)
+
+    def relimit(self, lane: Lane) -> list[W]:
+        """Adopt the limit of ``lane``'s limiter (after a sample changed it); return the
+        waiters a raised limit admits (each now GRANTED and owning a slot)."""
         old = lane.limit
-        lane.limit = new = limiter.sample(latency, lane.active)
+        lane.limit = new = old if lane.limiter is None else lane.limiter.limit
         if new <= old or not lane.waiting:
             return []
         granted: list[W] = []
