@@ -64,13 +64,13 @@ class AdaptiveLimit:
         "_count",
         "_estimate",
         "_held",
+        "_least",
         "_maximum",
         "_minimum",
         "_noload",
         "_peak",
         "_probe_in",
         "_skip",
-        "_least",
         "limit",
     )
 

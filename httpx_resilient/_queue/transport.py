@@ -188,9 +188,8 @@ class PriorityQueueTransport(Layer):
         host, port = ref.host, ref.port
         slots = self._slots
         last = self._last
-        if last is not None and last[0] == host and last[1] == port:
-            if last[3] == slots.generation:
-                return last[2]
+        if last is not None and last[0] == host and last[1] == port and last[3] == slots.generation:
+            return last[2]
         lane = slots.lane(host_key(request))
         self._last = (host, port, lane, slots.generation)
         return lane
