@@ -1,4 +1,5 @@
-"""A queued request's place in line: its priority and the handle that wakes it."""
+"""A queued request's place in line (its priority, the handle that wakes it) and what the
+transport reads off a request or response: priority, pool timeout, long-lived stream."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx
 from .._core.errors import ConfigError
 from .waitqueue import Waiter
 
-__all__ = ["SlotWaiter", "asyncio_future", "priority_of"]
+__all__ = ["SlotWaiter", "asyncio_future", "long_lived", "pool_timeout", "priority_of"]
 
 
 def priority_of(request: httpx.Request) -> int:
@@ -50,3 +51,25 @@ class SlotWaiter(Waiter):
             handle.set()
         elif handle is not None and not handle.done():
             handle.set_result(None)
+
+
+def long_lived(request: httpx.Request, response: httpx.Response) -> bool:
+    """A stream that may stay open indefinitely: it gives no latency sample."""
+    if response.status_code == 101 or request.extensions.get("stream") is True:
+        return True
+    headers = response.headers
+    items = getattr(headers, "_list", None)  # (raw key, lower-case key, value): 10x faster
+    if not isinstance(items, list):
+        content_type: str = headers.get("content-type", "")
+        return content_type.startswith("text/event-stream")
+    for item in items:
+        if item[1] == b"content-type":
+            return bool(item[2].startswith(b"text/event-stream"))
+    return False
+
+
+def pool_timeout(request: httpx.Request) -> float | None:
+    """The request's own pool timeout (httpx sets ``extensions["timeout"]``), if any."""
+    timeouts = request.extensions.get("timeout")
+    pool = timeouts.get("pool") if isinstance(timeouts, dict) else None
+    return float(pool) if isinstance(pool, (int, float)) and pool >= 0 else None

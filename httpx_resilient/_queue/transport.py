@@ -6,13 +6,11 @@ At most ``limit`` requests are below this layer at once: ``max_concurrency`` whe
 and all hosts together stay within ``max_concurrency``. A long-lived stream
 (``text/event-stream``, a 101 upgrade, ``extensions={"stream": True}``) gives no sample
 and frees its slot at headers in the adaptive mode (httpx's pool still bounds its
-connection); failed requests give no sample either. A request holds its
-slot from admission until its response body is closed or read to the end (not merely
-until headers arrive), because until then the connection under it is still busy; a
-response whose body was already read when it came back frees the slot at once. Callers
-of ``client.get()`` and friends never notice; a caller of ``client.stream()`` holds a
-slot until the ``async with`` block ends. ``response.extensions["queue_wait"]`` holds
-the seconds the request waited for its slot.
+connection); failed requests give no sample either. Any other request holds its slot
+until its response body is closed or read to the end, because until then the
+connection under it is busy (``client.get()`` never notices; ``client.stream()`` holds
+it until the ``async with`` block ends). ``response.extensions["queue_wait"]`` holds the
+seconds the request waited for its slot.
 
 Waiters are served by ``extensions["priority"]`` (int, higher first, default 0), then
 arrival; see ``waitqueue.py`` for the heap and aging. Admission to a free slot with nobody
@@ -50,7 +48,7 @@ from .._core.layer import Layer
 from .._core.snapshots import QueueStatistics
 from .config import QueueConfig
 from .releasing import ReleasingStream
-from .slot import SlotWaiter, asyncio_future, priority_of
+from .slot import SlotWaiter, asyncio_future, long_lived, pool_timeout, priority_of
 from .waitqueue import Lane, WaiterState, WaitQueue
 
 __all__ = ["PriorityQueueTransport"]
@@ -59,21 +57,6 @@ _WAITING = WaiterState.WAITING
 _GRANTED = WaiterState.GRANTED
 _FAILED = WaiterState.FAILED
 _EVICTED = WaiterState.EVICTED
-
-
-def _long_lived(request: httpx.Request, response: httpx.Response) -> bool:
-    """A stream that may stay open indefinitely: it gives no latency sample."""
-    if response.status_code == 101 or request.extensions.get("stream") is True:
-        return True
-    headers = response.headers
-    items = getattr(headers, "_list", None)  # (raw key, lower-case key, value): 10x faster
-    if not isinstance(items, list):
-        content_type: str = headers.get("content-type", "")
-        return content_type.startswith("text/event-stream")
-    for item in items:
-        if item[1] == b"content-type":
-            return bool(item[2].startswith(b"text/event-stream"))
-    return False
 
 
 class PriorityQueueTransport(Layer):
@@ -165,7 +148,7 @@ class PriorityQueueTransport(Layer):
                 self._drained.set()
         response.extensions["queue_wait"] = waited
         if limiter is not None:
-            if _long_lived(request, response):
+            if long_lived(request, response):
                 self._release(lane)
                 return response
             if limiter.sample(clock.now() - start, lane.active) != lane.limit:
@@ -223,7 +206,7 @@ class PriorityQueueTransport(Layer):
         deadline = deadline_of(request, clock)
         timeout = self._config.queue_timeout
         if timeout is None:
-            timeout = _pool_timeout(request)
+            timeout = pool_timeout(request)
         until = None if timeout is None else now + timeout
         by_budget = deadline is not None and (until is None or deadline <= until)
         if by_budget:
@@ -344,10 +327,3 @@ class PriorityQueueTransport(Layer):
         finally:
             with anyio.CancelScope(shield=True):
                 await forward()
-
-
-def _pool_timeout(request: httpx.Request) -> float | None:
-    """The request's own pool timeout (httpx sets ``extensions["timeout"]``), if any."""
-    timeouts = request.extensions.get("timeout")
-    pool = timeouts.get("pool") if isinstance(timeouts, dict) else None
-    return float(pool) if isinstance(pool, (int, float)) and pool >= 0 else None

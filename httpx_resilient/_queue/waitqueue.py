@@ -28,63 +28,19 @@ waiter may rank below the newcomer (its priority is above the lowest ever queued
 
 from __future__ import annotations
 
-import enum
 import heapq
 import itertools
 from typing import Generic, TypeVar
 
+from .lane import Entry, Lane, Waiter, WaiterState
 from .limit import AdaptiveLimit
 
 __all__ = ["Lane", "WaitQueue", "Waiter", "WaiterState"]
 
+_WAITING = WaiterState.WAITING
+W = TypeVar("W", bound=Waiter)
 _COMPACT_AT = 64
 _MAX_LANES = 1024  # idle lanes are dropped beyond this many hosts
-
-
-class WaiterState(enum.Enum):
-    """Where one waiter stands. Only WAITING waiters are in the queue."""
-
-    WAITING = "waiting"
-    GRANTED = "granted"  # a slot was handed over; the waiter now owns it
-    EXPIRED = "expired"  # its deadline passed first; owns nothing
-    ABANDONED = "abandoned"  # it left (cancelled); owns nothing
-    FAILED = "failed"  # the queue was closed under it; owns nothing
-    EVICTED = "evicted"  # a newcomer of higher priority took its place; owns nothing
-
-
-_WAITING = WaiterState.WAITING
-
-
-class Waiter:
-    """One request waiting for a slot. Subclasses add the means to wake it."""
-
-    __slots__ = ("lane", "priority", "since", "state", "until")
-
-    def __init__(self, priority: int, until: float | None = None) -> None:
-        self.priority = priority
-        self.until = until
-        self.since = 0.0
-        self.state = _WAITING
-        self.lane: Lane | None = None
-
-
-W = TypeVar("W", bound=Waiter)
-_Entry = tuple[float, int, Waiter]
-
-
-class Lane:
-    """One host's slots (or the only lane of a fixed bulkhead) and its waiters."""
-
-    __slots__ = ("active", "dead", "heap", "key", "limit", "limiter", "waiting")
-
-    def __init__(self, key: str, limit: int, limiter: AdaptiveLimit | None) -> None:
-        self.key = key
-        self.limit = limit
-        self.limiter = limiter
-        self.active = 0
-        self.waiting = 0
-        self.dead = 0
-        self.heap: list[_Entry] = []
 
 
 class WaitQueue(Generic[W]):
@@ -132,7 +88,7 @@ class WaitQueue(Generic[W]):
         self.waiting = 0
         self.default = Lane("", max_concurrency, None)
         self._lanes: dict[str, Lane] = {}
-        self._timers: list[_Entry] = []
+        self._timers: list[Entry] = []
         self._seq = itertools.count()
         self._lowest: float = float("inf")  # lowest priority ever queued
         self.generation = 0  # moves when lanes are dropped: a cached lane may be stale
@@ -212,7 +168,7 @@ class WaitQueue(Generic[W]):
         waiter.since = now
         waiter.lane = lane
         seq = next(self._seq)
-        entry: _Entry = (self._key(waiter.priority, now), seq, waiter)
+        entry: Entry = (self._key(waiter.priority, now), seq, waiter)
         heapq.heappush(lane.heap, entry)
         if waiter.priority < self._lowest:
             self._lowest = waiter.priority
@@ -221,7 +177,7 @@ class WaitQueue(Generic[W]):
             if len(timers) > _COMPACT_AT and len(timers) > 2 * self.waiting:
                 self._timers = timers = [e for e in timers if e[2].state is _WAITING]
                 heapq.heapify(timers)
-            timer: _Entry = (waiter.until, seq, waiter)
+            timer: Entry = (waiter.until, seq, waiter)
             heapq.heappush(timers, timer)
         lane.waiting += 1
         self.waiting += 1
@@ -246,7 +202,7 @@ class WaitQueue(Generic[W]):
     def _best(self) -> Lane | None:
         """The lane below its limit whose next waiter ranks first."""
         best: Lane | None = None
-        top: _Entry | None = None
+        top: Entry | None = None
         for lane in self._lanes.values() if self._lanes else (self.default,):
             if not lane.waiting or lane.active >= lane.limit:
                 continue
@@ -295,7 +251,7 @@ class WaitQueue(Generic[W]):
         waiter if it ranks strictly below the newcomer, else None."""
         if priority <= self._lowest:
             return None  # nobody can rank below the newcomer
-        worst: _Entry | None = None
+        worst: Entry | None = None
         for lane in self._lanes.values() if self._lanes else (self.default,):
             for entry in lane.heap:
                 if entry[2].state is _WAITING and (worst is None or entry[:2] > worst[:2]):
