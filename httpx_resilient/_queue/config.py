@@ -17,9 +17,10 @@ class QueueConfig:
     Attributes:
         max_concurrency: requests allowed below this layer at once (default 100); with
             ``adaptive`` the ceiling of the adaptive limits, all hosts together.
-        max_queue_size: waiting requests before ``QueueFullError`` (default 10,000).
+        max_queue_size: waiting requests before ``QueueFullError`` (default 10,000);
+            a newcomer that outranks the lowest waiter takes that waiter's place.
         queue_timeout: seconds a request may wait before ``QueueTimeoutError``
-            (default ``None``: no limit).
+            (default ``None``: the request's own pool timeout, if it has one).
         aging_seconds: every this many seconds of waiting raises a waiter's priority
             by one, so low priority cannot starve (default ``None``: no aging).
         adaptive: keep a concurrency limit per host, moved by the latency measured below
