@@ -46,6 +46,8 @@ CONFIGS: dict[str, type] = {
     "AlertThresholds": hr.AlertThresholds,
     "TimeoutConfig": hr.TimeoutConfig,
 }
+# "(default 1.0)", "Default None (off)." and "Required." in a field's description.
+DEFAULT_NOTE = re.compile(r"\s*\(default[^()]*\)|\s*(Default|Required)\b[^.]*\.")
 # _env.py's target names -> the class each variable sets.
 TARGETS = {
     "rate": "RateLimitConfig",
@@ -158,7 +160,9 @@ def env_table(prefix: str = "API_") -> str:
             sets = f"`{cls}.{field}`"
             meaning = attribute_docs(CONFIGS[cls]).get(field)
             if meaning:  # the class's own default may differ from the variable's: drop it
-                meaning = re.sub(r"\s*\(default[^()]*\)|\s*(Default|Required)\b[^.]*\.", "", meaning)
+                meaning = re.sub(
+                    r"\s*\(default[^()]*\)|\s*(Default|Required)\b[^.]*\.", "", meaning
+                )
                 sets += f": {meaning.rstrip('.')}"
         if suffix in _env._SWITCHES:
             sets += " (`off` turns the layer off)"
@@ -186,13 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     """Rewrite (or with ``--check``, verify) every docs page with generated blocks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a page is out of date")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the docs folder")
     args = parser.parse_args(argv)
     stale = []
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in sorted(args.docs.rglob("*.md")):
         text = page.read_text(encoding="utf-8")
         new = update(text)
         if new != text:
-            stale.append(page.relative_to(ROOT))
+            stale.append(page.relative_to(args.docs))
             if not args.check:
                 page.write_text(new, encoding="utf-8")
     if args.check and stale:

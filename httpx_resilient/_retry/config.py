@@ -28,6 +28,11 @@ class RetryBudget:
 
     ``min_per_second`` retries per second are always allowed, so a quiet client can
     still retry. Defaults: 20 % over 10 s, at least 10 retries per second.
+
+    Attributes:
+        ratio: retries allowed per request seen in the window (default 0.2).
+        min_per_second: retries per second allowed whatever the ratio (default 10).
+        window: seconds of traffic the ratio is taken over (default 10).
     """
 
     ratio: float = 0.2
