@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="seed of workload and faults")
     demo.add_argument("--no-progress", action="store_true", help="no live progress display")
     demo.add_argument("-v", "--verbose", action="store_true", help="show the layers' log events")
+    demo.add_argument(
+        "--html", metavar="FILE", help="also write the charts over time to FILE (self-contained)"
+    )
     _add_common(demo)
 
     fetch = commands.add_parser(
@@ -227,6 +230,7 @@ def main(
             out=out,
             err=err,
             verbose=args.verbose,
+            html=args.html,
         )
     if args.command == "fetch":
         return _fetch_command(args, parser, out, err)
