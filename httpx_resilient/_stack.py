@@ -24,11 +24,12 @@ import httpx
 
 from ._breaker.config import CircuitBreakerConfig
 from ._breaker.transport import CircuitBreakerTransport
-from ._cache import CacheTransport
 from ._cache.config import CacheConfig
+from ._cache.transport import CacheTransport
 from ._core.clock import SYSTEM_CLOCK, Clock
 from ._core.deadline import DEADLINE, deadline_of
 from ._core.errors import ClientClosedError, ConfigError
+from ._core.faces import mismatch
 from ._core.layer import Layer
 from ._dedup.config import DedupConfig
 from ._dedup.transport import DedupTransport
@@ -108,7 +109,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         clock: Clock | None = None,
     ) -> None:
         if inner is not None and not isinstance(inner, httpx.AsyncBaseTransport):
-            raise ConfigError("ResilientTransport.inner", "must be an httpx.AsyncBaseTransport")
+            foreign = mismatch("inner", inner, httpx.__name__)
+            raise ConfigError(
+                "ResilientTransport.inner", foreign or "must be an httpx.AsyncBaseTransport"
+            )
         if not isinstance(metrics, bool):
             raise ConfigError("ResilientTransport.metrics", "must be a bool")
         clock = clock if clock is not None else SYSTEM_CLOCK
@@ -169,6 +173,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         return None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request, httpx.Request):  # a client of the other face
+            raise TypeError(mismatch("request", request, httpx.__name__) or repr(request))
         if self._closed:
             raise ClientClosedError("the transport is closed", request=request)
         if self._budget is not None and DEADLINE not in request.extensions:

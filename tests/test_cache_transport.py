@@ -11,8 +11,11 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._cache import CacheEntry, CacheTransport, MemoryStorage, SQLiteStorage
 from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._cache.memory import MemoryStorage
+from httpx_resilient._cache.sqlite import SQLiteStorage
+from httpx_resilient._cache.storage import CacheEntry
+from httpx_resilient._cache.transport import CacheTransport
 from httpx_resilient._core.errors import ClientClosedError, ConfigError
 from httpx_resilient.testing import FakeClock, ScriptedTransport
 

@@ -27,8 +27,9 @@ from httpx_resilient._breaker.config import CircuitBreakerConfig
 from httpx_resilient._breaker.policy import NOT_ADMITTED, BreakerPolicy
 from httpx_resilient._breaker.shared import SharedCircuitBreakerTransport
 from httpx_resilient._breaker.transport import CircuitBreakerTransport
-from httpx_resilient._cache import CacheEntry, CacheStorage, CacheTransport
 from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._cache.storage import CacheEntry, CacheStorage
+from httpx_resilient._cache.transport import CacheTransport
 from httpx_resilient._core.errors import (
     CircuitOpenError,
     ConfigError,

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-import httpx
-
-from .._core.errors import ConfigError
 from .._core.keys import KeyFunc
+from .._core.outcomes import ConfigError
 from .._core.validate import int_at_least, key_choice, number, optional_positive, positive
 
 __all__ = ["FailurePredicate", "CircuitBreakerConfig"]
 
-FailurePredicate = Callable[["httpx.Response | BaseException"], bool]
+# A response (httpx or httpx2, by face) or an exception -> whether it is a failure.
+FailurePredicate: TypeAlias = Callable[[Any], bool]
 
 
 @dataclass(frozen=True, slots=True)

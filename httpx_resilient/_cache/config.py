@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.validate import MIB, int_at_least, non_negative
 
 __all__ = ["CacheConfig"]

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.validate import MIB
 from .storage import CacheEntry
 

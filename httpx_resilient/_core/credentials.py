@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    from .faces import AnyHeaders
 
 from .headers import header_items
 
@@ -39,7 +41,7 @@ PROCESS_KEY = os.urandom(32)
 _KEYED: dict[bytes, hashlib.blake2b] = {}
 
 
-def fingerprint(headers: httpx.Headers, key: bytes = PROCESS_KEY) -> str:
+def fingerprint(headers: AnyHeaders, key: bytes = PROCESS_KEY) -> str:
     """Return a keyed BLAKE2b digest of the credential headers, or ``""`` if none."""
     parts: list[bytes] | None = None
     for _, lowered, value in header_items(headers):

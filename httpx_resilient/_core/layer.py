@@ -11,6 +11,7 @@ from types import TracebackType
 import httpx
 
 from .clock import SYSTEM_CLOCK, Clock
+from .faces import mismatch
 
 __all__ = ["Layer"]
 
@@ -25,7 +26,8 @@ class Layer(httpx.AsyncBaseTransport):
 
     def __init__(self, inner: httpx.AsyncBaseTransport, *, clock: Clock | None = None) -> None:
         if not isinstance(inner, httpx.AsyncBaseTransport):
-            raise TypeError(f"inner must be an httpx.AsyncBaseTransport, got {inner!r}")
+            foreign = mismatch("inner", inner, httpx.__name__)
+            raise TypeError(foreign or f"inner must be an httpx.AsyncBaseTransport, got {inner!r}")
         self._inner = inner
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
 

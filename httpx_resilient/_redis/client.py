@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.redact import REDACTED, redact_url
 
 __all__ = ["DEFAULT_TIMEOUT", "BackendError", "RedisConnection", "is_redis_error"]

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from .._cache.storage import CacheEntry
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .client import RedisConnection
 
 __all__ = ["RedisStorage"]

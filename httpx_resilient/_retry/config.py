@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.validate import (
     MIB,
     frozen_upper,
