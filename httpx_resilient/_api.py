@@ -6,6 +6,7 @@ Everything importable from here is public; every other module is private.
 """
 
 from ._auth import Token, TokenAuth
+from ._breaker import shared as _shared  # noqa: F401 (registers itself)
 from ._breaker.config import CircuitBreakerConfig
 from ._breaker.transport import CircuitBreakerTransport
 from ._cache.config import CacheConfig

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import httpx
 
+from ._breaker import shared as _shared  # noqa: F401 (registers itself)
 from ._breaker.config import CircuitBreakerConfig
 from ._breaker.transport import CircuitBreakerTransport
 from ._cache.config import CacheConfig

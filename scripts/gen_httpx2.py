@@ -29,6 +29,7 @@ import ast
 import io
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tokenize
@@ -386,6 +387,9 @@ def main() -> int:
             path.write_text(want[path])
         else:
             path.unlink()
+    for folder in sorted((p for p in TARGET.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.rglob("*.py")):  # a folder whose sources went shared
+            shutil.rmtree(folder)
     print(f"{len(want)} generated files, {len(stale)} rewritten or removed")
     return 0
 

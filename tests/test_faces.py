@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import socket
 import subprocess
 import sys
 import types
+import uuid
 
 import anyio
 import httpx
@@ -27,6 +29,8 @@ import httpx_resilient.httpx2.testing  # noqa: E402
 import httpx_resilient.testing  # noqa: E402
 from httpx_resilient.testing import FakeClock  # noqa: E402
 from tests.loopback import LoopbackServer, Reply, Seen  # noqa: E402
+from tests.test_redis import coredis_leaks  # noqa: E402, F401 (a fixture)
+from tests.test_redis import redis as redis_command  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -303,3 +307,63 @@ async def test_except_httpx2_http_error_catches_every_refusal(server: LoopbackSe
     assert kinds >= {"RateLimitExceeded", "CircuitOpenError", "QueueFullError",
                      "QueueTimeoutError", "TimeoutBudgetExceeded", "ClientClosedError"}  # fmt: skip
     assert all(isinstance(error, h2.ResilienceError) for error in caught)
+
+
+# -- one RedisBackend shared by both faces in one process ----------------------------------
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_a_redis_backend_shared_by_both_faces_refuses_in_each_face() -> None:
+    """Shared code raises no httpx-typed error: each face names the refusal itself."""
+    if not redis_answers():
+        pytest.skip("no Redis server on 127.0.0.1:6379 (scripts/test starts one)")
+    prefix = f"httpx_resilient:test:{uuid.uuid4().hex}:"
+    backend = httpx_resilient.RedisBackend.from_url("redis://127.0.0.1:6379/0", prefix=prefix)
+    config = httpx_resilient.CircuitBreakerConfig(failure_threshold=1, backend=backend)
+    assert h2.CircuitBreakerConfig is httpx_resilient.CircuitBreakerConfig
+    down1 = httpx_resilient.ResilientTransport(
+        circuit_breaker=config, inner=httpx.MockTransport(lambda r: httpx.Response(503))
+    )
+    down2 = h2.ResilientTransport(
+        circuit_breaker=config, inner=httpx2.MockTransport(lambda r: httpx2.Response(503))
+    )
+    async with httpx.AsyncClient(transport=down1) as c1, httpx2.AsyncClient(transport=down2) as c2:
+        assert (await c1.get("http://shared.test/")).status_code == 503  # opens it, in Redis
+        with pytest.raises(httpx2.HTTPError) as caught2:
+            await c2.get("http://shared.test/")
+        with pytest.raises(httpx.HTTPError) as caught1:
+            await c1.get("http://shared.test/")
+    assert type(caught2.value) is h2.CircuitOpenError
+    assert type(caught1.value) is httpx_resilient.CircuitOpenError
+    assert caught2.value.request.url == "http://shared.test/"
+    for key in redis_command("KEYS", f"{prefix}*"):
+        redis_command("DEL", key)
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.usefixtures("coredis_leaks")
+async def test_an_unreachable_redis_in_raise_mode_is_an_httpx2_error() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = httpx_resilient.RedisBackend.from_url(f"redis://127.0.0.1:{port}/0", on_error="raise")
+    limit = h2.RateLimitConfig(max_requests=10, window_seconds=1, backend=backend)
+    transport = h2.ResilientTransport(
+        rate_limit=limit, inner=httpx2.MockTransport(lambda r: httpx2.Response(200))
+    )
+    async with httpx2.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx2.HTTPError) as caught:
+            await client.get("http://a.test/")
+    assert type(caught.value) is h2.ResilienceError
+    assert "backend unavailable" in str(caught.value)

@@ -36,6 +36,7 @@ from httpx_resilient._core.errors import (
     RateLimitExceeded,
     ResilienceError,
 )
+from httpx_resilient._core.outcomes import Refused
 from httpx_resilient._core.snapshots import CircuitState
 from httpx_resilient._ratelimit.backend import InProcessBackend, RateLimitBackend
 from httpx_resilient._ratelimit.bucket import Limit
@@ -421,8 +422,9 @@ async def test_a_lost_probe_is_forgotten_after_its_lease(prefix: str) -> None:
         await store.settle("k", first, True, 0.0, None)
         lost = await store.admit("k", 5.0, get())
         assert lost.number & 1
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(Refused, match="circuit breaker") as refused:  # the face names it
             await store.admit("k", 30.0, get())
+        assert refused.value.kind == "CircuitOpenError"
         probe = await store.admit("k", 65.0, get())
         assert probe.number > lost.number
         await store.settle("k", lost, True, 66.0, None)  # stale: ignored
@@ -455,8 +457,9 @@ async def test_lua_breakers_match_the_in_process_policy(
             if op < 0.75 or (op < 0.9 and not held):
                 expected = reference.admit("k", now)
                 if expected == NOT_ADMITTED:
-                    with pytest.raises(CircuitOpenError) as refused:
+                    with pytest.raises(Refused) as refused:  # the face's transport names it
                         await store.admit("k", now, get())
+                    assert refused.value.kind == "CircuitOpenError"
                     assert refused.value.retry_after == pytest.approx(
                         reference.retry_after("k", now)
                     )

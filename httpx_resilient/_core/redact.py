@@ -11,9 +11,14 @@ arbitrary text, such as an exception message from a lower layer.
 
 from __future__ import annotations
 
-from urllib.parse import unquote, unquote_to_bytes
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
+    import httpx2
+
+    from .faces import AnyHeaders, AnyRequest
 
 __all__ = [
     "REDACTED",
@@ -81,22 +86,33 @@ def _redact_query(query: bytes) -> str:
     return "&".join(parts)
 
 
-def redact_url(url: httpx.URL | str) -> str:
-    """``url`` without userinfo or fragment, credential-like query values replaced."""
+def redact_url(url: httpx.URL | httpx2.URL | str) -> str:
+    """``url`` without userinfo or fragment, credential-like query values replaced.
+
+    A URL object of either face is read through the attributes both have; a string is
+    split with the standard library, so this module imports neither package.
+    """
     try:
-        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-        netloc = parsed.netloc.decode("ascii", "replace")
-        path, _, _ = parsed.raw_path.decode("ascii", "replace").partition("?")
-        query = parsed.query
-    except (httpx.InvalidURL, ValueError, TypeError):
+        if isinstance(url, str):
+            split = urlsplit(url)
+            split.port  # noqa: B018 (raises ValueError on a bad port, as httpx.URL does)
+            scheme, netloc = split.scheme, split.netloc.rpartition("@")[2].lower()
+            path = quote(split.path, safe="/%:@!$&'()*+,;=~") or ("/" if netloc else "")
+            query = quote(split.query, safe="/%:@!$&'()*+,;=?~").encode("ascii")
+        else:
+            scheme = url.scheme
+            netloc = url.netloc.decode("ascii", "replace")
+            path, _, _ = url.raw_path.decode("ascii", "replace").partition("?")
+            query = url.query
+    except (ValueError, TypeError, AttributeError):
         return "<invalid URL>"
-    text = f"{parsed.scheme}://{netloc}{path}" if parsed.scheme else f"{netloc}{path}"
+    text = f"{scheme}://{netloc}{path}" if scheme else f"{netloc}{path}"
     return f"{text}?{_redact_query(query)}" if query else text
 
 
-def redact_headers(headers: httpx.Headers | dict[str, str]) -> dict[str, str]:
+def redact_headers(headers: AnyHeaders | dict[str, str]) -> dict[str, str]:
     """Headers as a plain dict with lower-case names, secrets replaced by ``[REDACTED]``."""
-    items = headers.multi_items() if isinstance(headers, httpx.Headers) else headers.items()
+    items = headers.items() if isinstance(headers, dict) else headers.multi_items()
     out: dict[str, str] = {}
     for name, value in items:
         lowered = name.lower()
@@ -105,7 +121,7 @@ def redact_headers(headers: httpx.Headers | dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _secrets_of(request: httpx.Request) -> set[str]:
+def _secrets_of(request: AnyRequest) -> set[str]:
     secrets: set[str] = set()
     for name, value in request.headers.multi_items():
         lowered = name.lower()
@@ -128,7 +144,7 @@ def _secrets_of(request: httpx.Request) -> set[str]:
     return {s for s in secrets if len(s) >= 4}
 
 
-def scrub(text: str, request: httpx.Request | None) -> str:
+def scrub(text: str, request: AnyRequest | None) -> str:
     """``text`` with every secret of ``request`` (credential headers, password,
     credential-like query values) replaced by ``[REDACTED]``."""
     if request is None:

@@ -22,9 +22,10 @@ import anyio
 import httpx
 
 from .._core.clock import Clock, wall_time
-from .._core.errors import ClientClosedError, ConfigError
+from .._core.errors import ClientClosedError, ConfigError, refusal
 from .._core.keys import key_function
 from .._core.layer import Layer
+from .._core.outcomes import Refused
 from .._core.snapshots import RateLimitStatistics
 from .backend import InProcessBackend, RateLimitBackend
 from .bucket import Limit
@@ -190,6 +191,9 @@ class RateLimitTransport(Layer):
         call = self._backend.try_acquire if take else self._backend.wait_time
         try:
             return await call(self._limits, keys, cost, now)
+        except Refused as refused:  # a shared backend refuses; this face names the error
+            self._backend_errors += 1
+            raise refusal(refused) from refused.__cause__
         except Exception:
             self._backend_errors += 1
             raise

@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from .._breaker.config import CircuitBreakerConfig
 from .._breaker.policy import NOT_ADMITTED, BreakerPolicy, Transition
-from .._core.errors import CircuitOpenError, ResilienceError
+from .._core.outcomes import Refused
 from .._core.snapshots import CircuitState
 from .breaker_scripts import BREAKER_ADMIT, BREAKER_CONTROL, BREAKER_SETTLE
 from .client import BackendError, is_redis_error
 from .link import Guard, RedisLink
+
+if TYPE_CHECKING:
+    from .._core.faces import AnyRequest
 
 __all__ = ["ISOLATED_RECHECK", "RedisBreakerStore", "Ticket"]
 
@@ -119,12 +121,12 @@ class RedisBreakerStore:
     def _refusal(
         self,
         key: str,
-        request: httpx.Request,
+        request: AnyRequest,
         retry_after: float | None,
         *,
         isolated: bool,
         count: bool = True,
-    ) -> CircuitOpenError:
+    ) -> Refused:
         if count:  # the local policy counts its own refusals
             self.rejected += 1
         if retry_after is not None:
@@ -134,16 +136,18 @@ class RedisBreakerStore:
         else:
             slots = self._config.half_open_max_calls
             detail = f"is half-open and its {slots} probe slot(s) are busy"
-        return CircuitOpenError(
-            f"circuit breaker for {key!r} {detail}", request=request, retry_after=retry_after
+        # the face's transport raises it as its CircuitOpenError, with the request
+        return Refused(
+            "CircuitOpenError", f"circuit breaker for {key!r} {detail}", retry_after=retry_after
         )
 
-    async def admit(self, key: str, now: float, request: httpx.Request) -> Ticket:
+    async def admit(self, key: str, now: float, request: AnyRequest) -> Ticket:
         """A ticket for a call at ``now`` (transport clock).
 
         Raises:
-            CircuitOpenError: the breaker is open, isolated or its probe slots are busy.
-            ResilienceError: Redis is unreachable and ``on_error="raise"``.
+            Refused: ``"CircuitOpenError"``, the breaker is open, isolated or its probe
+                slots are busy; ``"ResilienceError"``, Redis is unreachable and
+                ``on_error="raise"`` (the face's transport raises its own error class).
         """
         refused = self._refused.get(key)
         if refused is not None:
@@ -179,7 +183,7 @@ class RedisBreakerStore:
         quiet = not probe and not self._rate_mode and result[5] == 0
         return Ticket(number, local=False, quiet=quiet)
 
-    def _local_admit(self, key: str, now: float, request: httpx.Request) -> Ticket:
+    def _local_admit(self, key: str, now: float, request: AnyRequest) -> Ticket:
         policy = self.policy
         number = policy.admit(key, now)
         if number == NOT_ADMITTED:
@@ -223,10 +227,10 @@ class RedisBreakerStore:
                     "breaker_settle", BREAKER_SETTLE, self._key(key), (*args, *self._settle_tail)
                 )
         except BackendError as error:
-            with contextlib.suppress(ResilienceError):  # the call is over: never raise
+            with contextlib.suppress(Refused):  # the call is over: never raise
                 self._guard.failed(error, now)
             return
-        except ResilienceError:
+        except Refused:
             return
         if int(result[0]) > 0:
             self._seen(key, int(result[1]), int(result[2]), now)

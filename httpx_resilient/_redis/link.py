@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from .._core.errors import ConfigError, ResilienceError
+from .._core.outcomes import ConfigError, Refused
 from .client import BackendError, RedisConnection, is_redis_error
 
 __all__ = ["RETRY_INTERVAL", "Guard", "OnError", "RedisBackendStatistics", "RedisLink", "text"]
@@ -138,12 +138,16 @@ class RedisLink:
                 extra={"event": "redis_down", "what": what},
             )
 
-    def unavailable(self, what: str) -> ResilienceError | None:
-        """The error to raise while Redis is out (``"raise"`` mode); else count a fallback."""
+    def unavailable(self, what: str) -> Refused | None:
+        """The error to raise while Redis is out (``"raise"`` mode); else count a fallback.
+
+        A face-neutral ``Refused``: the face's transport raises it as its own
+        ``ResilienceError``, so one backend serves the httpx and httpx2 faces alike.
+        """
         if self.fail_open:
             self._fallbacks += 1
             return None
-        return ResilienceError(f"{what} backend unavailable")
+        return Refused("ResilienceError", f"{what} backend unavailable")
 
     def statistics(self) -> RedisBackendStatistics:
         """Counts of failed calls, local fallbacks and outages so far."""

@@ -26,8 +26,11 @@ from httpx_resilient._metrics.config import AlertThresholds
 from httpx_resilient._metrics.health import HealthState, HealthStatus
 from httpx_resilient._queue.config import QueueConfig
 from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._redis.backend import RedisBackend
+from httpx_resilient._redis.storage import RedisStorage
 from httpx_resilient._retry.config import RetryBudget, RetryConfig
 from httpx_resilient.httpx2._auth import Token, TokenAuth
+from httpx_resilient.httpx2._breaker import shared as _shared  # noqa: F401 (registers itself)
 from httpx_resilient.httpx2._breaker.transport import CircuitBreakerTransport
 from httpx_resilient.httpx2._cache.transport import CacheTransport
 from httpx_resilient.httpx2._client import RateLimitedAPIClient
@@ -51,8 +54,6 @@ from httpx_resilient.httpx2._metrics.prometheus import PrometheusCollector
 from httpx_resilient.httpx2._metrics.transport import ClientMetrics, MetricsTransport
 from httpx_resilient.httpx2._queue.transport import PriorityQueueTransport
 from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
-from httpx_resilient.httpx2._redis.backend import RedisBackend
-from httpx_resilient.httpx2._redis.storage import RedisStorage
 from httpx_resilient.httpx2._retry.transport import RetryTransport
 from httpx_resilient.httpx2._stack import ResilientTransport
 

@@ -31,7 +31,10 @@ from httpx_resilient._dedup.config import DedupConfig
 from httpx_resilient._metrics.health import HealthStatus, assess_health
 from httpx_resilient._queue.config import QueueConfig
 from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._redis.backend import RedisBackend
+from httpx_resilient._redis.storage import RedisStorage
 from httpx_resilient._retry.config import RetryConfig
+from httpx_resilient.httpx2._breaker import shared as _shared  # noqa: F401 (registers itself)
 from httpx_resilient.httpx2._breaker.transport import CircuitBreakerTransport
 from httpx_resilient.httpx2._cache.transport import CacheTransport
 from httpx_resilient.httpx2._core.deadline import DEADLINE, deadline_of
@@ -45,8 +48,6 @@ from httpx_resilient.httpx2._metrics.transport import (
 )
 from httpx_resilient.httpx2._queue.transport import PriorityQueueTransport
 from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
-from httpx_resilient.httpx2._redis.backend import RedisBackend
-from httpx_resilient.httpx2._redis.storage import RedisStorage
 from httpx_resilient.httpx2._retry.transport import RetryTransport
 
 __all__ = ["ResilientTransport"]

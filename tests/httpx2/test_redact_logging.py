@@ -15,16 +15,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 
-from httpx_resilient._metrics.config import AlertThresholds
-from httpx_resilient._queue.config import QueueConfig
-from httpx_resilient.httpx2._core.errors import ResilienceError
-from httpx_resilient.httpx2._core.redact import (
+from httpx_resilient._core.redact import (
     REDACTED,
     is_sensitive_param,
     redact_headers,
     redact_url,
     scrub,
 )
+from httpx_resilient._metrics.config import AlertThresholds
+from httpx_resilient._queue.config import QueueConfig
+from httpx_resilient.httpx2._core.errors import ResilienceError
 from httpx_resilient.httpx2._metrics.otel import OTelTransport, instrument_otel
 from httpx_resilient.httpx2._metrics.prometheus import PrometheusCollector
 from httpx_resilient.httpx2._metrics.transport import MetricsTransport

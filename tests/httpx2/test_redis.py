@@ -28,10 +28,14 @@ from httpx_resilient._breaker.config import CircuitBreakerConfig
 from httpx_resilient._breaker.policy import NOT_ADMITTED, BreakerPolicy
 from httpx_resilient._cache.config import CacheConfig
 from httpx_resilient._cache.storage import CacheEntry, CacheStorage
+from httpx_resilient._core.outcomes import Refused
 from httpx_resilient._core.snapshots import CircuitState
 from httpx_resilient._ratelimit.backend import InProcessBackend, RateLimitBackend
 from httpx_resilient._ratelimit.bucket import Limit
 from httpx_resilient._ratelimit.config import RateLimitConfig
+from httpx_resilient._redis.backend import RedisBackend
+from httpx_resilient._redis.breaker import RedisBreakerStore, Ticket
+from httpx_resilient._redis.storage import RedisStorage
 from httpx_resilient.httpx2._breaker.shared import SharedCircuitBreakerTransport
 from httpx_resilient.httpx2._breaker.transport import CircuitBreakerTransport
 from httpx_resilient.httpx2._cache.transport import CacheTransport
@@ -42,9 +46,6 @@ from httpx_resilient.httpx2._core.errors import (
     ResilienceError,
 )
 from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
-from httpx_resilient.httpx2._redis.backend import RedisBackend
-from httpx_resilient.httpx2._redis.breaker import RedisBreakerStore, Ticket
-from httpx_resilient.httpx2._redis.storage import RedisStorage
 from httpx_resilient.httpx2._stack import ResilientTransport
 from httpx_resilient.httpx2.testing import FakeClock
 
@@ -422,8 +423,9 @@ async def test_a_lost_probe_is_forgotten_after_its_lease(prefix: str) -> None:
         await store.settle("k", first, True, 0.0, None)
         lost = await store.admit("k", 5.0, get())
         assert lost.number & 1
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(Refused, match="circuit breaker") as refused:  # the face names it
             await store.admit("k", 30.0, get())
+        assert refused.value.kind == "CircuitOpenError"
         probe = await store.admit("k", 65.0, get())
         assert probe.number > lost.number
         await store.settle("k", lost, True, 66.0, None)  # stale: ignored
@@ -456,8 +458,9 @@ async def test_lua_breakers_match_the_in_process_policy(
             if op < 0.75 or (op < 0.9 and not held):
                 expected = reference.admit("k", now)
                 if expected == NOT_ADMITTED:
-                    with pytest.raises(CircuitOpenError) as refused:
+                    with pytest.raises(Refused) as refused:  # the face's transport names it
                         await store.admit("k", now, get())
+                    assert refused.value.kind == "CircuitOpenError"
                     assert refused.value.retry_after == pytest.approx(
                         reference.retry_after("k", now)
                     )
@@ -774,7 +777,7 @@ def test_the_package_imports_without_coredis() -> None:
     script = (
         "import sys; sys.modules['coredis'] = None\n"
         "import httpx_resilient, httpx_resilient.httpx2._breaker.shared\n"
-        "from httpx_resilient.httpx2._redis.backend import RedisBackend\n"
+        "from httpx_resilient._redis.backend import RedisBackend\n"
         "try:\n    RedisBackend('redis://localhost')\n"
         "except ImportError as exc:\n    print(exc)\n"
     )

@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 
 from httpx_resilient._core.clock import Clock
+from httpx_resilient._core.redact import redact_url, scrub
 from httpx_resilient.httpx2._core.errors import (
     CircuitOpenError,
     ClientClosedError,
@@ -25,7 +26,6 @@ from httpx_resilient.httpx2._core.errors import (
     TimeoutBudgetExceeded,
 )
 from httpx_resilient.httpx2._core.layer import Layer
-from httpx_resilient.httpx2._core.redact import redact_url, scrub
 from httpx_resilient.httpx2._metrics.transport import ClientMetrics, collect_metrics
 
 __all__ = ["OTelTransport", "instrument_otel"]

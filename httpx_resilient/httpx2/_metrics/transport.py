@@ -31,6 +31,7 @@ import httpx2
 
 from httpx_resilient._core.clock import Clock
 from httpx_resilient._core.keys import host_key
+from httpx_resilient._core.redact import redact_url, scrub
 from httpx_resilient._core.snapshots import (
     BreakerStatistics,
     CacheStatistics,
@@ -58,7 +59,6 @@ from httpx_resilient.httpx2._core.errors import (
     RateLimitExceeded,
 )
 from httpx_resilient.httpx2._core.layer import Layer
-from httpx_resilient.httpx2._core.redact import redact_url, scrub
 
 __all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics"]
 

@@ -24,11 +24,12 @@ import httpx2
 
 from httpx_resilient._core.clock import Clock, wall_time
 from httpx_resilient._core.keys import key_function
+from httpx_resilient._core.outcomes import Refused
 from httpx_resilient._core.snapshots import RateLimitStatistics
 from httpx_resilient._ratelimit.backend import InProcessBackend, RateLimitBackend
 from httpx_resilient._ratelimit.bucket import Limit
 from httpx_resilient._ratelimit.config import RateLimitConfig
-from httpx_resilient.httpx2._core.errors import ClientClosedError, ConfigError
+from httpx_resilient.httpx2._core.errors import ClientClosedError, ConfigError, refusal
 from httpx_resilient.httpx2._core.layer import Layer
 from httpx_resilient.httpx2._ratelimit.hints import has_hints, server_pause
 from httpx_resilient.httpx2._ratelimit.wait import Keys, WaitingRoom
@@ -191,6 +192,9 @@ class RateLimitTransport(Layer):
         call = self._backend.try_acquire if take else self._backend.wait_time
         try:
             return await call(self._limits, keys, cost, now)
+        except Refused as refused:  # a shared backend refuses; this face names the error
+            self._backend_errors += 1
+            raise refusal(refused) from refused.__cause__
         except Exception:
             self._backend_errors += 1
             raise

@@ -1,4 +1,0 @@
-"""Generated twins of the face modules of httpx_resilient._redis.
-
-See scripts/gen_httpx2.py.
-"""
