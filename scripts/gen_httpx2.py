@@ -14,7 +14,7 @@ In the spirit of httpcore's ``unasync`` script: a token-level rewrite, no hand-k
    the original. The twins go to ``httpx_resilient/httpx2/`` at the same relative path;
    ``httpx_resilient/_api.py`` (the httpx face's public names) becomes
    ``httpx_resilient/httpx2/__init__.py``.
-3. The tests are rewritten the same way into ``tests/httpx2/`` (``httpx_resilient``'s
+3. The tests are rewritten the same way into ``tests/httpx2_face/`` (``httpx_resilient``'s
    public imports point to ``httpx_resilient.httpx2``), so the whole suite runs once per
    face, each against its own package: ``HTTPX_RESILIENT_FACE=httpx2 pytest``.
 
@@ -40,7 +40,8 @@ FACE = "httpx2"
 SOURCE = ROOT / PKG
 TARGET = SOURCE / FACE
 TESTS = ROOT / "tests"
-TEST_TARGET = TESTS / FACE
+# Not tests/httpx2: a script run from tests/ would import it instead of the httpx2 package.
+TEST_TARGET = TESTS / f"{FACE}_face"
 RENAMES = {"httpx": "httpx2", "httpcore": "httpcore2"}
 WORD = re.compile(r"\b(httpx|httpcore)\b(?![-])")
 DOTTED = re.compile(r"\b(from )?httpx_resilient((?:\.\w+)*)( import\b)?")
@@ -170,7 +171,7 @@ class Rewriter:
     def target(self, module: str, names: list[str]) -> str:
         """Where ``from <module> import <names>`` points in the httpx2 face."""
         if module.split(".")[0] == "tests":
-            return f"tests.{FACE}{module[5:]}" if module in self.test_face else module
+            return f"tests.{FACE}_face{module[5:]}" if module in self.test_face else module
         if module == PKG:
             return twin(f"{PKG}._api")
         subs = [f"{module}.{n}" for n in names if f"{module}.{n}" in self.known]

@@ -14,7 +14,7 @@ from httpx_resilient._core.snapshots import CircuitState
 from httpx_resilient.httpx2._breaker.transport import CircuitBreakerTransport
 from httpx_resilient.httpx2._core.errors import CircuitOpenError
 from httpx_resilient.httpx2.testing import FakeClock
-from tests.httpx2.loopback import LoopbackServer, Reply, Seen
+from tests.httpx2_face.loopback import LoopbackServer, Reply, Seen
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ import pytest
 from httpx_resilient.httpx2._auth import Token, TokenAuth
 from httpx_resilient.httpx2._core.errors import ConfigError
 from httpx_resilient.httpx2.testing import FakeClock
-from tests.httpx2.loopback import LoopbackServer, Reply, Seen
+from tests.httpx2_face.loopback import LoopbackServer, Reply, Seen
 
 pytestmark = pytest.mark.anyio
 

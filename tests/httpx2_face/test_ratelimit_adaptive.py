@@ -13,7 +13,7 @@ import pytest
 from httpx_resilient._ratelimit.config import RateLimitConfig
 from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
 from httpx_resilient.httpx2.testing import FakeClock
-from tests.httpx2._ratelimit_support import (
+from tests.httpx2_face._ratelimit_support import (
     BACKENDS,
     AsyncBackend,
     backend_for,

@@ -11,8 +11,8 @@ from httpx_resilient._ratelimit.config import RateLimitConfig
 from httpx_resilient.httpx2._core.errors import RateLimitExceeded
 from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
 from httpx_resilient.httpx2.testing import FakeClock
-from tests.httpx2._ratelimit_support import settle
-from tests.httpx2.loopback import LoopbackServer, Reply, Seen
+from tests.httpx2_face._ratelimit_support import settle
+from tests.httpx2_face.loopback import LoopbackServer, Reply, Seen
 
 pytestmark = pytest.mark.anyio
 

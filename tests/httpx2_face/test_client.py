@@ -28,7 +28,7 @@ from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
 from httpx_resilient.httpx2._retry.transport import RetryTransport
 from httpx_resilient.httpx2._stack import ResilientTransport
 from httpx_resilient.httpx2.testing import FakeClock, ScriptedTransport
-from tests.httpx2.loopback import LoopbackServer
+from tests.httpx2_face.loopback import LoopbackServer
 
 pytestmark = pytest.mark.anyio
 

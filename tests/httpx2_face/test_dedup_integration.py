@@ -11,7 +11,7 @@ import pytest
 
 from httpx_resilient._dedup.config import DedupConfig
 from httpx_resilient.httpx2._dedup.transport import DedupTransport
-from tests.httpx2.loopback import LoopbackServer, Reply, Reset, Seen
+from tests.httpx2_face.loopback import LoopbackServer, Reply, Reset, Seen
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from httpx_resilient._cache.memory import MemoryStorage
 from httpx_resilient._cache.sqlite import SQLiteStorage
 from httpx_resilient.httpx2._cache.transport import CacheTransport
 from httpx_resilient.httpx2.testing import FakeClock
-from tests.httpx2.loopback import LoopbackServer, Reply, Seen
+from tests.httpx2_face.loopback import LoopbackServer, Reply, Seen
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -45,7 +45,7 @@ from httpx_resilient.httpx2._metrics.transport import (
 )
 from httpx_resilient.httpx2._queue.transport import PriorityQueueTransport
 from httpx_resilient.httpx2.testing import FakeClock, ScriptedTransport
-from tests.httpx2.loopback import LoopbackServer
+from tests.httpx2_face.loopback import LoopbackServer
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 from httpx_resilient._retry.config import RetryConfig
 from httpx_resilient.httpx2._retry.transport import RetryTransport
 from httpx_resilient.httpx2.testing import FakeClock
-from tests.httpx2.loopback import LoopbackServer, Reply, Reset, Seen
+from tests.httpx2_face.loopback import LoopbackServer, Reply, Reset, Seen
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,7 @@ from httpx_resilient.httpx2._core.errors import (
 )
 from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
 from httpx_resilient.httpx2.testing import FakeClock, ScriptedTransport
-from tests.httpx2._ratelimit_support import (
+from tests.httpx2_face._ratelimit_support import (
     BACKENDS,
     AsyncBackend,
     backend_for,

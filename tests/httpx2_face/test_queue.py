@@ -23,7 +23,7 @@ from httpx_resilient.httpx2._core.errors import (
 )
 from httpx_resilient.httpx2._queue.transport import PriorityQueueTransport
 from httpx_resilient.httpx2.testing import FakeClock, ScriptedTransport
-from tests.httpx2.loopback import LoopbackServer, Reply, Seen
+from tests.httpx2_face.loopback import LoopbackServer, Reply, Seen
 
 pytestmark = pytest.mark.anyio
 
