@@ -182,6 +182,11 @@ class Rewriter:
         return module
 
     def rewrite(self, text: str, name: str, is_package: bool) -> str:
+        """The source of module ``name`` rewritten for the httpx2 face.
+
+        Only imports, the names ``httpx``/``httpcore`` and whole words in strings change;
+        every other token keeps its place, so the twin reads line for line like its source.
+        """
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
         package = name.split(".") if is_package else name.split(".")[:-1]
         edits: list[tuple[tuple[int, int], tuple[int, int], str]] = []
@@ -231,15 +236,9 @@ class Rewriter:
                         (tokens[i + 1].start, tokens[j].end, f"{twin(f'{PKG}._api')} as {PKG}")
                     )
                 elif module.split(".")[0] in (PKG, "tests") and module != self.target(module, []):
-                    alias = tokens[j + 1].string == "as"
-                    text_ = self.target(module, [])
-                    edits.append(
-                        (
-                            tokens[i + 1].start,
-                            tokens[j].end,
-                            text_ if alias else f"{text_} as {module.split('.')[-1]}",
-                        )
-                    )
+                    if tokens[j + 1].string != "as":  # code below spells the dotted name
+                        raise SystemExit(f"{name}: write `import {module} as ...` or `from`")
+                    edits.append((tokens[i + 1].start, tokens[j].end, self.target(module, [])))
                 i = j + 1
                 continue
             if tok.type == tokenize.NAME and tok.string in RENAMES:
