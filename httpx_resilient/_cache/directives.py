@@ -10,10 +10,12 @@ served fresh by mistake.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .._core.headers import header_items, http_date
+
+if TYPE_CHECKING:  # shared by both faces: headers of httpx or httpx2
+    from .._core.faces import AnyHeaders
 
 __all__ = [
     "MAX_DELTA",
@@ -104,7 +106,7 @@ _WANTED = frozenset(
 )
 
 
-def _collect(headers: httpx.Headers) -> dict[bytes, list[str]]:
+def _collect(headers: AnyHeaders) -> dict[bytes, list[str]]:
     found: dict[bytes, list[str]] = {}
     for _, name, value in header_items(headers):
         if name in _WANTED:
@@ -168,7 +170,7 @@ def _first(found: dict[bytes, list[str]], name: bytes) -> str | None:
 _NOTHING = ResponseInfo()
 
 
-def response_info(headers: httpx.Headers) -> ResponseInfo:
+def response_info(headers: AnyHeaders) -> ResponseInfo:
     """Parse the caching-related headers of a response."""
     found = _collect(headers)
     if not found:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .._core.credentials import CREDENTIAL_HEADERS, fingerprint
 from .directives import header_items
+
+if TYPE_CHECKING:  # shared by both faces: URLs and headers of httpx or httpx2
+    from .._core.faces import AnyHeaders, AnyURL
 
 __all__ = [
     "RequestScan",
@@ -54,7 +56,7 @@ class RequestScan:
     bypass: bool = False
 
 
-def scan_request(headers: httpx.Headers) -> RequestScan | None:
+def scan_request(headers: AnyHeaders) -> RequestScan | None:
     """Look through the request headers once; ``None`` if none of them matters."""
     scan: RequestScan | None = None
     watched = _WATCHED
@@ -80,7 +82,7 @@ def scan_request(headers: httpx.Headers) -> RequestScan | None:
     return scan
 
 
-def url_text(url: httpx.URL) -> str:
+def url_text(url: AnyURL) -> str:
     """The URL as the cache compares it (httpx's normal form), without any fragment."""
     text = str(url)
     return text.partition("#")[0] if "#" in text else text
@@ -92,7 +94,7 @@ def _digest(secret: bytes, text: str) -> str:
 
 
 def primary_key(
-    secret: bytes, method: str, url: httpx.URL, headers: httpx.Headers, credentials: bool
+    secret: bytes, method: str, url: AnyURL, headers: AnyHeaders, credentials: bool
 ) -> str:
     """Keyed hash of method, URL and credential fingerprint (``credentials``: any present)."""
     identity = ""
@@ -101,12 +103,12 @@ def primary_key(
     return _digest(secret, f"{method}\x00{url_text(url)}\x00{identity}")
 
 
-def url_key(secret: bytes, url: httpx.URL) -> str:
+def url_key(secret: bytes, url: AnyURL) -> str:
     """Keyed hash of the URL alone: what an unsafe request invalidates."""
     return _digest(secret, url_text(url))
 
 
-def variant_key(secret: bytes, headers: httpx.Headers, vary: tuple[str, ...]) -> str:
+def variant_key(secret: bytes, headers: AnyHeaders, vary: tuple[str, ...]) -> str:
     """Keyed hash of the request headers named by ``vary`` (RFC 9111 4.1); ``""`` if none.
 
     Values are normalised (lines joined, whitespace collapsed); an absent header differs

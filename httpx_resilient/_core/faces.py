@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     AnyRequest: TypeAlias = httpx.Request | httpx2.Request
     AnyResponse: TypeAlias = httpx.Response | httpx2.Response
     AnyHeaders: TypeAlias = httpx.Headers | httpx2.Headers
+    AnyURL: TypeAlias = httpx.URL | httpx2.URL
 
 __all__ = ["FACE_MODULES", "mismatch"]
 

@@ -9,20 +9,13 @@ from email.utils import formatdate
 import httpx2
 import pytest
 
-from httpx_resilient.httpx2._cache.directives import (
+from httpx_resilient._cache.directives import (
     MAX_DELTA,
     delta_seconds,
     parse_directives,
     response_info,
 )
-from httpx_resilient.httpx2._cache.fields import (
-    conditional_headers,
-    invalidation_targets,
-    merge_headers,
-    stored_headers,
-    validators_match,
-)
-from httpx_resilient.httpx2._cache.policy import (
+from httpx_resilient._cache.policy import (
     NO_DIRECTIVES,
     Decision,
     RequestDirectives,
@@ -30,6 +23,13 @@ from httpx_resilient.httpx2._cache.policy import (
     decide,
     stale_if_error_allows,
     storable,
+)
+from httpx_resilient.httpx2._cache.fields import (
+    conditional_headers,
+    invalidation_targets,
+    merge_headers,
+    stored_headers,
+    validators_match,
 )
 
 T0 = 1_700_000_000.0  # wall time the response arrived

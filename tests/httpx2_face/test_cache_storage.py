@@ -13,10 +13,10 @@ import anyio
 import httpx2
 import pytest
 
+from httpx_resilient._cache.keys import primary_key, url_key, url_text, variant_key
 from httpx_resilient._cache.memory import MemoryStorage
 from httpx_resilient._cache.sqlite import SQLiteStorage
 from httpx_resilient._cache.storage import ENTRY_OVERHEAD, CacheEntry, CacheStorage
-from httpx_resilient.httpx2._cache.keys import primary_key, url_key, url_text, variant_key
 from httpx_resilient.httpx2._core.errors import ConfigError
 
 pytestmark = pytest.mark.anyio

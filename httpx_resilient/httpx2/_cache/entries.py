@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import anyio
 import httpx2
 
+from httpx_resilient._cache.directives import ResponseInfo, response_info
+from httpx_resilient._cache.keys import url_key, variant_key
+from httpx_resilient._cache.policy import Stored
 from httpx_resilient._cache.storage import CacheEntry
-from httpx_resilient.httpx2._cache.directives import ResponseInfo, response_info
 from httpx_resilient.httpx2._cache.fields import stored_headers
-from httpx_resilient.httpx2._cache.keys import url_key, variant_key
-from httpx_resilient.httpx2._cache.policy import Stored
 from httpx_resilient.httpx2._core.body import ReplayStream, replay_response
 
 __all__ = [

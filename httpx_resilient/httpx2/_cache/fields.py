@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx2
 
-from httpx_resilient.httpx2._cache.directives import ResponseInfo
+from httpx_resilient._cache.directives import ResponseInfo
 
 __all__ = [
     "HOP_BY_HOP",

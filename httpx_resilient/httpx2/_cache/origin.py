@@ -16,9 +16,16 @@ from collections.abc import Awaitable
 import httpx2
 
 from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._cache.directives import ResponseInfo, response_info
+from httpx_resilient._cache.policy import (
+    ERROR_STATUSES,
+    RequestDirectives,
+    Stored,
+    stale_if_error_allows,
+    storable,
+)
 from httpx_resilient._cache.storage import CacheEntry, CacheStorage
 from httpx_resilient._core.clock import Clock, wall_time
-from httpx_resilient.httpx2._cache.directives import ResponseInfo, response_info
 from httpx_resilient.httpx2._cache.entries import (
     REVALIDATED,
     STALE,
@@ -34,13 +41,6 @@ from httpx_resilient.httpx2._cache.fields import (
     conditional_headers,
     merge_headers,
     validators_match,
-)
-from httpx_resilient.httpx2._cache.policy import (
-    ERROR_STATUSES,
-    RequestDirectives,
-    Stored,
-    stale_if_error_allows,
-    storable,
 )
 from httpx_resilient.httpx2._core.body import read_bounded
 

@@ -19,7 +19,16 @@ import httpx2
 from anyio.abc import TaskGroup
 
 from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._cache.keys import RequestScan, primary_key, scan_request, url_key, variant_key
 from httpx_resilient._cache.memory import MemoryStorage
+from httpx_resilient._cache.policy import (
+    CACHEABLE_METHODS,
+    NO_DIRECTIVES,
+    SAFE_METHODS,
+    Decision,
+    RequestDirectives,
+    decide,
+)
 from httpx_resilient._cache.storage import CacheEntry, CacheStorage
 from httpx_resilient._core.clock import Clock, wall_time
 from httpx_resilient._core.snapshots import CacheStatistics
@@ -35,22 +44,7 @@ from httpx_resilient.httpx2._cache.entries import (
     with_headers,
 )
 from httpx_resilient.httpx2._cache.fields import invalidation_targets
-from httpx_resilient.httpx2._cache.keys import (
-    RequestScan,
-    primary_key,
-    scan_request,
-    url_key,
-    variant_key,
-)
 from httpx_resilient.httpx2._cache.origin import Exchange, Origin
-from httpx_resilient.httpx2._cache.policy import (
-    CACHEABLE_METHODS,
-    NO_DIRECTIVES,
-    SAFE_METHODS,
-    Decision,
-    RequestDirectives,
-    decide,
-)
 from httpx_resilient.httpx2._core.errors import ClientClosedError, ConfigError
 from httpx_resilient.httpx2._core.layer import Layer
 
