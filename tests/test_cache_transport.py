@@ -76,13 +76,13 @@ async def test_miss_then_hit_with_age_and_independent_responses() -> None:
 
 
 async def test_hit_body_replays_in_chunks() -> None:
-    body = bytes(range(256)) * 1024  # 256 KiB: several 64 KiB chunks
+    body = bytes(range(256)) * 1024  # 256 KiB: several 16 KiB chunks
     transport, upstream, _ = make(reply(body, Cache_Control="max-age=60"))
     await get(transport)
     hit = await transport.handle_async_request(httpx.Request("GET", URL))
     chunks = [chunk async for chunk in hit.aiter_raw()]
     assert b"".join(chunks) == body
-    assert max(len(c) for c in chunks) == 64 * 1024
+    assert max(len(c) for c in chunks) == 16 * 1024
     assert upstream.calls == 1
 
 
