@@ -107,7 +107,8 @@ def test_a_valid_expires_in_each_form_gives_a_lifetime(value: str) -> None:
 def test_several_expires_lines_are_invalid_even_if_each_is_a_date() -> None:
     date = "Sun, 06 Nov 1994 09:49:37 GMT"
     info = response_info(httpx.Headers([("Expires", date), ("Expires", date)]))
-    assert info.expires is None and info.expires_invalid
+    assert info.expires is None
+    assert info.expires_invalid
 
 
 def test_max_age_overrides_an_invalid_expires() -> None:

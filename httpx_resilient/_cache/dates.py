@@ -51,9 +51,9 @@ def _rfc850_year(two_digits: int, weekday: str, month: str, day: int) -> int:
     number = _MONTHS.index(month) + 1
     for century in (2000, 1900, 2100):
         year = century + two_digits
-        if day <= calendar.monthrange(year, number)[1]:
-            if calendar.weekday(year, number, day) == wanted:
-                return year
+        valid = day <= calendar.monthrange(year, number)[1]
+        if valid and calendar.weekday(year, number, day) == wanted:
+            return year
     return (2000 if two_digits < 70 else 1900) + two_digits
 
 
