@@ -92,12 +92,17 @@ class Background:
     def _asyncio_done(self, task: asyncio.Task[None]) -> None:
         self._asyncio.discard(task)
 
-    @staticmethod
-    async def _run_asyncio(job: Job) -> None:
+    async def _run_asyncio(self, job: Job) -> None:
         try:
             await job()
         except Exception as exc:
             logger.info("background cache task failed (%s)", type(exc).__name__)
+        finally:
+            # Counted out now, not when the loop gets to the done callback (which still
+            # covers a task cancelled before it started).
+            task = asyncio.current_task()
+            if task is not None:
+                self._asyncio.discard(task)
 
     async def _run_trio(self, job: Job, scope: Any) -> None:
         try:

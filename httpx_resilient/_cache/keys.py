@@ -28,18 +28,20 @@ __all__ = [
     "variant_key",
 ]
 
-_CREDENTIAL, _CACHE_CONTROL, _PRAGMA, _BYPASS = range(4)
+_CREDENTIAL, _CACHE_CONTROL, _PRAGMA, _BYPASS, _CONDITIONAL = range(5)
 _WATCHED = {
     **dict.fromkeys(CREDENTIAL_HEADERS, _CREDENTIAL),
     b"cache-control": _CACHE_CONTROL,
     b"pragma": _PRAGMA,
-    # The cache neither stores partial content nor answers a caller's own validation.
+    # The cache does not store partial content (see the README's conformance table), and
+    # preconditions that only an origin server can evaluate go there (RFC 9111 4.3.2).
     b"range": _BYPASS,
     b"if-range": _BYPASS,
-    b"if-none-match": _BYPASS,
-    b"if-modified-since": _BYPASS,
     b"if-match": _BYPASS,
     b"if-unmodified-since": _BYPASS,
+    # A caller's own validation: answered from a fresh stored response (RFC 9111 4.3.2).
+    b"if-none-match": _CONDITIONAL,
+    b"if-modified-since": _CONDITIONAL,
 }
 
 
@@ -52,6 +54,7 @@ class RequestScan:
     cache_control: str | None = None
     pragma: str | None = None
     bypass: bool = False
+    conditional: bool = False
 
 
 def scan_request(headers: httpx.Headers) -> RequestScan | None:
@@ -69,6 +72,8 @@ def scan_request(headers: httpx.Headers) -> RequestScan | None:
             scan.authorization = scan.authorization or name == b"authorization"
         elif kind == _BYPASS:
             scan.bypass = True
+        elif kind == _CONDITIONAL:
+            scan.conditional = True
         elif kind == _CACHE_CONTROL:
             text = value.decode("latin-1")
             scan.cache_control = (

@@ -27,6 +27,7 @@ __all__ = [
     "RequestDirectives",
     "Stored",
     "decide",
+    "error_must_be_504",
     "storable",
     "stale_if_error_allows",
 ]
@@ -205,6 +206,18 @@ def stale_if_error_allows(
         return False
     lifetime = stored.lifetime(shared=shared, heuristic_fraction=heuristic_fraction)
     return stored.age(now) - lifetime <= max(windows)
+
+
+def error_must_be_504(stored: Stored, *, shared: bool) -> bool:
+    """Whether an unreachable origin must become a 504 for ``stored`` (RFC 9111 4.2.4).
+
+    True for ``must-revalidate`` and, in a shared cache, ``proxy-revalidate`` and
+    ``s-maxage`` (5.2.2.2, 5.2.2.8, 5.2.2.10): the cache must not serve it stale and
+    must answer with an error. Other stale responses let the network error through
+    unchanged, as the layers below raised it.
+    """
+    info = stored.info
+    return info.must_revalidate or (shared and (info.proxy_revalidate or info.s_maxage is not None))
 
 
 def storable(
