@@ -102,7 +102,7 @@ async def test_conditional_request_on_a_miss_goes_to_the_origin_as_sent() -> Non
 
 
 async def test_conditional_request_on_a_stale_entry_revalidates_with_our_validators() -> None:
-    answers = [document, lambda r: httpx.Response(304, headers={"ETag": '"v1"'})]
+    answers: list[Handler] = [document, lambda r: httpx.Response(304, headers={"ETag": '"v1"'})]
     transport, upstream, clock = make(lambda r: answers.pop(0)(r))
     await send(transport)
     clock.advance(120)
@@ -241,7 +241,7 @@ async def test_a_closed_stack_is_not_turned_into_a_504() -> None:
 
 
 async def test_a_304s_set_cookie_reaches_the_caller_but_is_not_stored() -> None:
-    answers = [
+    answers: list[Handler] = [
         document,
         lambda r: httpx.Response(
             304, headers=[("ETag", '"v1"'), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
@@ -281,7 +281,7 @@ async def test_store_set_cookie_replays_set_cookie_exactly() -> None:
 
 
 async def test_store_set_cookie_304_replaces_the_stored_cookies() -> None:
-    answers = [
+    answers: list[Handler] = [
         lambda r: httpx.Response(
             200,
             headers=[("Cache-Control", "max-age=1"), ("ETag", '"1"'), ("Set-Cookie", "old=1")],
