@@ -167,3 +167,22 @@ async def test_tee_closed_early_reports_nothing() -> None:
     await tee.aclose()
     assert source.closed
     assert (record.completed, record.abandoned) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("status", "cache_control", "expected"),
+    [
+        (200, "max-age=60, must-understand, no-store", True),  # understood: no-store yields
+        (299, "max-age=60, must-understand, no-store", False),  # not understood: never stored
+        (299, "max-age=60, must-understand", False),
+        (200, "max-age=60, no-store", False),
+    ],
+)
+def test_must_understand(status: int, cache_control: str, expected: bool) -> None:
+    from httpx_resilient._cache.policy import NO_DIRECTIVES, storable
+
+    stored = Stored(status, response_info(httpx.Headers({"Cache-Control": cache_control})), 0, 0)
+    result = storable(
+        "GET", stored, NO_DIRECTIVES, shared=False, has_authorization=False, heuristic_fraction=0.1
+    )
+    assert result is expected

@@ -36,6 +36,13 @@ CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Statuses cacheable by default (RFC 9110 15.1): eligible for heuristic freshness.
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+#: Statuses this cache understands (RFC 9110 15): what ``must-understand`` asks about.
+UNDERSTOOD_STATUSES = frozenset(
+    {200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 307, 308}
+    | set(range(400, 418))
+    | {421, 422, 426}
+    | set(range(500, 506))
+)
 #: Statuses that count as an error for ``stale-if-error`` (RFC 5861 4).
 ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -237,7 +244,13 @@ def storable(
     status = stored.status
     if method not in CACHEABLE_METHODS or status < 200 or status in (206, 304):
         return False
-    if request.no_store or info.no_store or "*" in info.vary:
+    if "must-understand" in info.directives:
+        # RFC 9111 5.2.2.3: store only statuses we understand, and then no-store yields.
+        if status not in UNDERSTOOD_STATUSES:
+            return False
+    elif info.no_store:
+        return False
+    if request.no_store or "*" in info.vary:
         return False
     if shared and info.private:
         return False
