@@ -7,9 +7,10 @@ Conditional requests answered from storage (4.3.2), HEAD freshening a stored GET
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -293,3 +294,64 @@ async def test_store_set_cookie_304_replaces_the_stored_cookies() -> None:
     clock.advance(5)
     revalidated = await send(transport)
     assert revalidated.headers.get_list("set-cookie") == ["new=2"]
+
+
+class NetworkStream(httpx.AsyncByteStream):
+    """A body that arrives in pieces, like one from the network (not held in memory)."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+        self.pulled = 0
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            self.pulled += 1
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_background_refresh_of_a_streamed_body_stores_it() -> None:
+    streams: list[NetworkStream] = []
+    cache_control = "max-age=10, stale-while-revalidate=60"
+
+    def origin(request: httpx.Request) -> httpx.Response:
+        stream = NetworkStream(b"version ", str(len(streams)).encode())
+        streams.append(stream)
+        return httpx.Response(200, headers={"Cache-Control": cache_control}, stream=stream)
+
+    transport, upstream, clock = make(origin)
+    assert (await send(transport)).content == b"version 0"
+    clock.advance(20)
+    stale = await send(transport)
+    assert (stale.extensions["cache_status"], stale.content) == ("stale", b"version 0")
+    await anyio.wait_all_tasks_blocked()
+    assert streams[1].closed
+    fresh = await send(transport)
+    assert (fresh.extensions["cache_status"], fresh.content) == ("hit", b"version 1")
+    assert upstream.calls == 2
+
+
+async def test_background_refresh_stops_reading_a_body_over_the_bound() -> None:
+    streams: list[NetworkStream] = []
+    cache_control = "max-age=10, stale-while-revalidate=60"
+
+    def origin(request: httpx.Request) -> httpx.Response:
+        chunks = [b"small"] if not streams else [b"x" * 100] * 50
+        stream = NetworkStream(*chunks)
+        streams.append(stream)
+        return httpx.Response(200, headers={"Cache-Control": cache_control}, stream=stream)
+
+    transport, upstream, clock = make(origin, max_entry_bytes=250)
+    assert (await send(transport)).content == b"small"
+    clock.advance(20)
+    assert (await send(transport)).extensions["cache_status"] == "stale"
+    await anyio.wait_all_tasks_blocked()
+    refresh = streams[1]
+    assert refresh.closed
+    assert refresh.pulled == 3  # stopped once past 250 bytes, not all 50 chunks
+    again = await send(transport)  # the replaced entry was dropped, nothing new stored
+    assert again.extensions["cache_status"] == "miss"
+    assert upstream.calls == 3

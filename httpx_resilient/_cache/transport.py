@@ -48,6 +48,7 @@ from .policy import (
     decide,
 )
 from .storage import CacheEntry, CacheStorage
+from .tee import TeeStream
 
 __all__ = ["CacheTransport"]
 
@@ -273,7 +274,8 @@ class CacheTransport(Layer):
                 stream = response.stream  # raw, undecoded; reading it to the end stores it
                 if isinstance(stream, httpx.AsyncByteStream):
                     async for _ in stream:
-                        pass
+                        if isinstance(stream, TeeStream) and not stream.keeping:
+                            break  # over max_entry_bytes: nothing to store, stop reading
             finally:
                 await close_response(response)
             self._refreshes += 1
