@@ -8,13 +8,14 @@ Conditional requests answered from storage (4.3.2), HEAD freshening a stored GET
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from httpx_resilient._cache import CacheTransport
+from httpx_resilient._cache import CacheTransport, SQLiteStorage
 from httpx_resilient._cache.config import CacheConfig
 from httpx_resilient._core.errors import ClientClosedError
 from httpx_resilient.testing import FakeClock, ScriptedTransport
@@ -259,7 +260,8 @@ async def test_a_304s_set_cookie_reaches_the_caller_but_is_not_stored() -> None:
     assert "set-cookie" not in hit.headers
 
 
-async def test_store_set_cookie_replays_set_cookie_exactly() -> None:
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_store_set_cookie_replays_set_cookie_exactly(kind: str, tmp_path: Path) -> None:
     cookies = [
         ("Set-Cookie", "session=abc; Path=/; HttpOnly"),
         ("Set-Cookie", "theme=dark; Expires=Wed, 21 Oct 2037 07:28:00 GMT"),
@@ -269,9 +271,12 @@ async def test_store_set_cookie_replays_set_cookie_exactly() -> None:
     def origin(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers=[("Cache-Control", "max-age=60"), *cookies])
 
-    transport, _, _ = make(origin, store_set_cookie=True)
+    storage = SQLiteStorage(tmp_path / "c.db") if kind == "sqlite" else None
+    transport, _, _ = make(origin, store_set_cookie=True, storage=storage)
     await send(transport)
     hit = await send(transport)
+    if storage is not None:
+        await storage.aclose()
     assert hit.extensions["cache_status"] == "hit"
     replayed = [
         (name.decode(), value.decode())
