@@ -27,6 +27,7 @@ from .entries import (
     HIT,
     MISS,
     STALE,
+    EntryView,
     close_response,
     gateway_timeout,
     mark,
@@ -180,19 +181,19 @@ class CacheTransport(Layer):
             now = wall_time(self._clock)
             if directives is NO_DIRECTIVES and now < view.fresh_until_for(self._token):
                 self._hits += 1
-                return self._answer(precondition, serve(entry, view, request, now, HIT), now)
+                return self._answer(precondition, serve(entry, view, request, now, HIT), view)
             decision = decide(
                 view.stored, directives, now, shared=self._shared, heuristic_fraction=self._fraction
             )
             if decision is Decision.FRESH:
                 self._hits += 1
-                return self._answer(precondition, serve(entry, view, request, now, HIT), now)
+                return self._answer(precondition, serve(entry, view, request, now, HIT), view)
             if decision is Decision.STALE or (
                 decision is Decision.STALE_WHILE_REVALIDATE and self._refresh_later(request, entry)
             ):
                 self._hits += 1
                 self._stale += 1
-                return self._answer(precondition, serve(entry, view, request, now, STALE), now)
+                return self._answer(precondition, serve(entry, view, request, now, STALE), view)
         if directives.only_if_cached:
             self._misses += 1
             return gateway_timeout(request)
@@ -212,15 +213,23 @@ class CacheTransport(Layer):
         self._hits += 1
         if status == STALE:
             self._stale += 1
-        return self._answer(precondition, response, wall_time(self._clock))
+        return self._answer(precondition, response, None)
 
     def _answer(
-        self, precondition: Precondition | None, response: httpx.Response, now: float
+        self, precondition: Precondition | None, response: httpx.Response, view: EntryView | None
     ) -> httpx.Response:
-        """A 304 instead of a stored 200 when the caller's precondition says so (4.3.2)."""
+        """A 304 instead of a stored 200 when the caller's precondition says so (4.3.2).
+
+        ``view`` is the entry served as it was stored; ``None`` for one just validated
+        with the origin (its headers are then the freshened ones, received now).
+        """
         if precondition is None or response.status_code != 200:
             return response
-        if not precondition.not_modified(response_info(response.headers), now):
+        if view is not None:
+            info, received = view.stored.info, view.stored.response_time
+        else:
+            info, received = response_info(response.headers), wall_time(self._clock)
+        if not precondition.not_modified(info, received):
             return response
         return httpx.Response(
             304,
