@@ -144,7 +144,8 @@ class Origin:
         if declared is not None and declared.isdigit() and int(declared) > self._max_entry_bytes:
             await self._drop(replacing)  # too large: handed on as it is
             return response
-        assert isinstance(stream, httpx.AsyncByteStream)
+        if not isinstance(stream, httpx.AsyncByteStream):
+            return response  # not an async stream: handed on untouched, never stored
         response.stream = TeeStream(
             stream, self._max_entry_bytes, put, lambda: self._drop(replacing)
         )
