@@ -638,7 +638,8 @@ async def test_fail_open_uses_local_state_counts_and_warns_once_without_the_pass
         assert cb.statistics().rejected == 1
         assert cb.statistics().opens == 1
         stats = backend.statistics()
-        assert (stats.errors, stats.fallbacks, stats.outages) == (2, 6, 1)
+        # One outage state per backend: the breaker skipped Redis after the limiter's failure.
+        assert (stats.errors, stats.fallbacks, stats.outages) == (1, 6, 1)
         assert not stats.available
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "Redis" in r.msg]
     assert len(warnings) == 1
@@ -670,7 +671,7 @@ async def test_redis_coming_back_ends_the_outage(
 
     caplog.set_level(logging.INFO, logger="httpx_resilient")
     clock = FakeClock()
-    async with RedisBackend(URL, prefix=prefix) as backend:
+    async with RedisBackend(URL, prefix=prefix, backoff=1.5, clock=clock) as backend:
         real = backend.connection.run
         down = True
 
@@ -687,12 +688,16 @@ async def test_redis_coming_back_ends_the_outage(
         )
         for _ in range(3):
             assert await send(transport) == 200
-        assert backend.statistics().errors == 1  # tried once, then local for a second
+        assert backend.statistics().errors == 1  # tried once, then local for the backoff
         down = False
-        clock.advance(1.0)
+        clock.advance(1.4)
+        assert await send(transport) == 200  # still inside the backoff: local
+        assert not backend.statistics().available
+        clock.advance(0.1)
         assert await send(transport) == 200
         assert backend.statistics().available
     assert float(redis("HGET", f"{prefix}rl:5/3600s/5:global", "t")) == pytest.approx(4.0, abs=0.05)
+    assert backend.statistics().errors == 1
     messages = [r.getMessage() for r in caplog.records]
     assert sum("unreachable" in m for m in messages) == 1
     assert sum("reachable again" in m for m in messages) == 1

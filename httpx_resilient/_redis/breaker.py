@@ -276,6 +276,10 @@ class RedisBreakerStore:
         self._backend.connection.check_open("RedisBackend")
         pattern = "".join(f"[{c}]" if c in "*?[]\\" else c for c in self._prefix) + "*"
         found: list[str] = []
+        outage = self._backend.outage
+        if outage.skip():
+            return list(self.view)
+        started = outage.started()
         try:
             async for name in self._backend.connection.client.scan_iter(match=pattern):
                 text = name.decode() if isinstance(name, bytes) else str(name)
@@ -285,4 +289,5 @@ class RedisBreakerStore:
                 raise
             self._guard.failed(BackendError(exc), now)
             return list(self.view)
+        outage.succeeded(started)
         return found

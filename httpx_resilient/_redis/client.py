@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from .._core.clock import SYSTEM_CLOCK, Clock
 from .._core.errors import ConfigError
 from .._core.redact import REDACTED, redact_url
+from .outage import DEFAULT_BACKOFF, Outage, shared_outage
 
 __all__ = ["DEFAULT_TIMEOUT", "BackendError", "RedisConnection", "is_redis_error"]
 
@@ -37,17 +39,29 @@ class RedisConnection:
         client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a coredis
             client (``coredis.Redis``).
         owner: the public class name, for error messages (``"RedisBackend"``).
+        backoff: seconds to skip Redis after a failure (``None``: the larger of
+            ``DEFAULT_BACKOFF`` and five operation timeouts); must exceed the timeout.
+        clock: the clock the outage state reads.
 
     Raises:
-        ConfigError: the URL is malformed or the object is no coredis client.
+        ConfigError: the URL is malformed, the object is no coredis client, or
+            ``backoff`` is not longer than the operation timeout.
         ImportError: a URL was given and coredis is not installed.
     """
 
-    def __init__(self, client_or_url: object, owner: str) -> None:
+    def __init__(
+        self,
+        client_or_url: object,
+        owner: str,
+        *,
+        backoff: float | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         field = f"{owner}.client_or_url"
         self._password: str | None = None
         self._entered = 0
         self._shas: dict[str, str] = {}
+        self.timeout = DEFAULT_TIMEOUT
         if isinstance(client_or_url, str):
             self.description = redact_url(client_or_url)
             self.client: Any = self._from_url(client_or_url, field)
@@ -58,6 +72,22 @@ class RedisConnection:
             self.owned = False
         else:
             raise ConfigError(field, "must be a redis:// URL or a coredis client")
+        if backoff is None:
+            backoff = max(DEFAULT_BACKOFF, 5 * self.timeout)
+        elif isinstance(backoff, bool) or not isinstance(backoff, (int, float)):
+            raise ConfigError(f"{owner}.backoff", f"must be a number of seconds, got {backoff!r}")
+        elif not backoff > self.timeout:
+            raise ConfigError(
+                f"{owner}.backoff",
+                f"must be longer than the operation timeout ({self.timeout:g} s), got {backoff!r}",
+            )
+        outage = Outage(
+            backoff=float(backoff),
+            timeout=self.timeout,
+            clock=SYSTEM_CLOCK if clock is None else clock,
+            description=self.description,
+        )
+        self.outage = outage if self.owned else shared_outage(self.client, outage)
 
     def _from_url(self, url: str, field: str) -> Any:
         try:
@@ -76,6 +106,14 @@ class RedisConnection:
             ) from exc
         # Scripts are not idempotent (they take tokens): never re-sent by the client.
         # Timeouts given in the URL's query win over these defaults.
+        given = parse_qs(parts.query).get("stream_timeout")
+        if given:
+            try:
+                self.timeout = float(given[-1])
+            except ValueError:
+                raise ConfigError(field, f"has a bad stream_timeout: {self}") from None
+            if not self.timeout > 0:
+                raise ConfigError(field, f"has a bad stream_timeout: {self}")
         try:
             return coredis.Redis.from_url(
                 url,
