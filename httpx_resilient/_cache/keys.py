@@ -2,8 +2,9 @@
 
 The primary key is a keyed BLAKE2b of the method, the normalised URL (userinfo
 included) and the fingerprint of the request's credentials (``Authorization``,
-``Proxy-Authorization``, ``Cookie`` through ``_core.credentials.fingerprint``, plus common
-API-key headers such as ``X-API-Key``), so one credential's response is never served to
+``Proxy-Authorization``, ``Cookie``, every header whose name contains ``token``, ``key``,
+``auth``... and ``CacheConfig.credential_headers``: the rule of ``_core.credentials``),
+so one credential's response is never served to
 another, in any mode, and no key reveals a URL or a credential. The
 secondary key (variant) hashes the request headers named by the response's ``Vary``.
 All hashes use the storage's secret, so processes sharing a SQLite file agree on keys.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .._core.credentials import CREDENTIAL_HEADERS, fingerprint
+from .._core.credentials import CREDENTIAL_HEADERS, DEFAULT_RULE, CredentialRule, fingerprint
 from .directives import header_items
 
 __all__ = [
@@ -57,14 +58,19 @@ class RequestScan:
     conditional: bool = False
 
 
-def scan_request(headers: httpx.Headers) -> RequestScan | None:
-    """Look through the request headers once; ``None`` if none of them matters."""
+def scan_request(headers: httpx.Headers, rule: CredentialRule = DEFAULT_RULE) -> RequestScan | None:
+    """Look through the request headers once; ``None`` if none of them matters.
+
+    ``rule`` says which headers carry a credential (``_core.credentials``).
+    """
     scan: RequestScan | None = None
     watched = _WATCHED
     for _, name, value in header_items(headers):
         kind = watched.get(name)
         if kind is None:
-            continue
+            if not rule(name):
+                continue
+            kind = _CREDENTIAL
         if scan is None:
             scan = RequestScan()
         if kind == _CREDENTIAL:
@@ -97,12 +103,17 @@ def _digest(secret: bytes, text: str) -> str:
 
 
 def primary_key(
-    secret: bytes, method: str, url: httpx.URL, headers: httpx.Headers, credentials: bool
+    secret: bytes,
+    method: str,
+    url: httpx.URL,
+    headers: httpx.Headers,
+    credentials: bool,
+    rule: CredentialRule = DEFAULT_RULE,
 ) -> str:
     """Keyed hash of method, URL and credential fingerprint (``credentials``: any present)."""
     identity = ""
     if credentials:
-        identity = fingerprint(headers, key=secret)
+        identity = fingerprint(headers, key=secret, rule=rule)
     return _digest(secret, f"{method}\x00{url_text(url)}\x00{identity}")
 
 

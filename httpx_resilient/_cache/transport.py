@@ -16,6 +16,7 @@ from types import TracebackType
 import httpx
 
 from .._core.clock import Clock, wall_time
+from .._core.credentials import CredentialRule
 from .._core.errors import ConfigError
 from .._core.layer import Layer
 from .._core.snapshots import CacheStatistics
@@ -96,6 +97,7 @@ class CacheTransport(Layer):
         self._guard = GuardedStorage(storage, self._clock)
         self._origin = Origin(inner, self._guard, config, self._clock)
         self._shared = config.shared
+        self._credentials = CredentialRule(config.credential_headers)
         self._fraction = config.heuristic_fraction
         self._token = (config.shared, config.heuristic_fraction)
         self._secret: bytes | None = None
@@ -160,12 +162,14 @@ class CacheTransport(Layer):
         method = request.method
         if method not in CACHEABLE_METHODS:
             return await self._forward(request)
-        scan = scan_request(request.headers) or _NO_SCAN
+        scan = scan_request(request.headers, self._credentials) or _NO_SCAN
         secret = self._secret if self._secret is not None else await self._load_secret()
         if mode == "no-store" or scan.bypass or secret is None:
             self._misses += 1
             return mark(await self._inner.handle_async_request(request))
-        key = primary_key(secret, method, request.url, request.headers, scan.credentials)
+        key = primary_key(
+            secret, method, request.url, request.headers, scan.credentials, self._credentials
+        )
         directives = NO_DIRECTIVES
         if scan.cache_control is not None or scan.pragma is not None:
             directives = RequestDirectives.parse(scan.cache_control, scan.pragma)
@@ -274,7 +278,7 @@ class CacheTransport(Layer):
         self, request: httpx.Request, entry: CacheEntry, token: tuple[str, str]
     ) -> None:
         try:
-            scan = scan_request(request.headers) or _NO_SCAN
+            scan = scan_request(request.headers, self._credentials) or _NO_SCAN
             secret = self._secret
             assert secret is not None
             exchange = Exchange(request, entry.key, secret, NO_DIRECTIVES, scan.authorization)

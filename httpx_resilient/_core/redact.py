@@ -15,9 +15,12 @@ from urllib.parse import unquote, unquote_to_bytes
 
 import httpx
 
+from .credentials import is_credential
+
 __all__ = [
     "REDACTED",
     "SENSITIVE_HEADERS",
+    "is_sensitive_header",
     "is_sensitive_param",
     "redact_headers",
     "redact_url",
@@ -64,6 +67,12 @@ SENSITIVE_HEADERS = frozenset(
 )
 
 
+def is_sensitive_header(name: str) -> bool:
+    """Whether a header of this name may carry a secret (never shown, scrubbed from text)."""
+    lowered = name.lower()
+    return lowered in SENSITIVE_HEADERS or is_credential(lowered)
+
+
 def is_sensitive_param(name: str) -> bool:
     """Whether a query parameter of this name may carry a credential."""
     lowered = name.lower()
@@ -100,7 +109,7 @@ def redact_headers(headers: httpx.Headers | dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in items:
         lowered = name.lower()
-        shown = REDACTED if lowered in SENSITIVE_HEADERS else value
+        shown = REDACTED if is_sensitive_header(lowered) else value
         out[lowered] = f"{out[lowered]}, {shown}" if lowered in out else shown
     return out
 
@@ -108,8 +117,7 @@ def redact_headers(headers: httpx.Headers | dict[str, str]) -> dict[str, str]:
 def _secrets_of(request: httpx.Request) -> set[str]:
     secrets: set[str] = set()
     for name, value in request.headers.multi_items():
-        lowered = name.lower()
-        if lowered not in SENSITIVE_HEADERS:
+        if not is_sensitive_header(name):
             continue
         secrets.add(value)
         secrets.update(v for v in value.split(" ", 1)[1:])  # "Bearer <token>"
