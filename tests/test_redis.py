@@ -784,3 +784,23 @@ def test_the_package_imports_without_coredis() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "httpx_resilient[redis]" in done.stdout
+
+
+async def test_the_shared_breakers_local_view_is_bounded(prefix: str) -> None:
+    async with RedisBackend(URL, prefix=prefix) as backend:
+
+        def bad_host_fails(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(503 if request.url.host == "bad.test" else 200)
+
+        cb = breaker(
+            backend, bad_host_fails, failure_threshold=1, recovery_timeout=3600, max_keys=50
+        )
+        await send(cb, "http://bad.test/")  # opens it, in Redis and in the view
+        for i in range(120):
+            await send(cb, f"http://h{i}.test/")
+        store = cb._store
+        assert len(store.view) <= 51  # CLOSED ones dropped, the OPEN one kept
+        assert store.view["bad.test"] is CircuitState.OPEN
+        assert len(store._refused) <= 50
+        with pytest.raises(CircuitOpenError):
+            await send(cb, "http://bad.test/")
