@@ -136,5 +136,7 @@ def test_credential_headers_are_validated(build: type, value: object) -> None:
 
 
 def test_credential_headers_are_lower_cased() -> None:
-    assert CacheConfig(credential_headers=frozenset({"X-Tenant"})).credential_headers == {"x-tenant"}
+    assert CacheConfig(credential_headers=frozenset({"X-Tenant"})).credential_headers == {
+        "x-tenant"
+    }
     assert credential_names("DedupConfig", ("A", "a")) == frozenset({"a"})
