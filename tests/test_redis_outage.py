@@ -223,3 +223,17 @@ def test_backoff_must_be_longer_than_the_timeout() -> None:
     assert RedisBackend("redis://127.0.0.1:6379/0").outage.backoff == 5.0
     backend: Any = RedisBackend(url, backoff=3.0)
     assert RedisStorage(backend).connection.outage is backend.outage
+
+
+def test_the_timeout_is_read_from_the_client(caplog: pytest.LogCaptureFixture) -> None:
+    coredis = pytest.importorskip("coredis")
+    own = coredis.Redis(host="127.0.0.1", port=6379, stream_timeout=2.5)
+    assert RedisBackend(own).outage.timeout == 2.5
+    assert RedisBackend(own).outage.backoff == 12.5
+    with pytest.raises(ConfigError):
+        RedisBackend(own, backoff=2.0)
+    shared: Any = RedisBackend(own)
+    assert RedisStorage(own).connection.outage is shared.outage  # one client, one state
+    caplog.set_level(logging.WARNING, logger="httpx_resilient")
+    RedisBackend(coredis.Redis(host="127.0.0.1", port=6379))
+    assert any("no stream_timeout" in r.getMessage() for r in caplog.records)

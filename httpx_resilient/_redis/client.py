@@ -11,9 +11,10 @@ message of ours.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from .._core.clock import SYSTEM_CLOCK, Clock
 from .._core.errors import ConfigError
@@ -21,6 +22,8 @@ from .._core.redact import REDACTED, redact_url
 from .outage import DEFAULT_BACKOFF, Outage, shared_outage
 
 __all__ = ["DEFAULT_TIMEOUT", "BackendError", "RedisConnection", "is_redis_error"]
+
+logger = logging.getLogger("httpx_resilient")
 
 _SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_TIMEOUT = 1.0
@@ -61,7 +64,6 @@ class RedisConnection:
         self._password: str | None = None
         self._entered = 0
         self._shas: dict[str, str] = {}
-        self.timeout = DEFAULT_TIMEOUT
         if isinstance(client_or_url, str):
             self.description = redact_url(client_or_url)
             self.client: Any = self._from_url(client_or_url, field)
@@ -72,6 +74,7 @@ class RedisConnection:
             self.owned = False
         else:
             raise ConfigError(field, "must be a redis:// URL or a coredis client")
+        self.timeout = self._read_timeout()
         if backoff is None:
             backoff = max(DEFAULT_BACKOFF, 5 * self.timeout)
         elif isinstance(backoff, bool) or not isinstance(backoff, (int, float)):
@@ -106,14 +109,6 @@ class RedisConnection:
             ) from exc
         # Scripts are not idempotent (they take tokens): never re-sent by the client.
         # Timeouts given in the URL's query win over these defaults.
-        given = parse_qs(parts.query).get("stream_timeout")
-        if given:
-            try:
-                self.timeout = float(given[-1])
-            except ValueError:
-                raise ConfigError(field, f"has a bad stream_timeout: {self}") from None
-            if not self.timeout > 0:
-                raise ConfigError(field, f"has a bad stream_timeout: {self}")
         try:
             return coredis.Redis.from_url(
                 url,
@@ -123,6 +118,20 @@ class RedisConnection:
             )
         except (ValueError, TypeError) as exc:
             raise ConfigError(field, f"is not a usable Redis URL: {self}") from exc
+
+    def _read_timeout(self) -> float:
+        """The client's operation (``stream_timeout``) timeout; warn if it has none."""
+        pool = getattr(self.client, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", None)
+        value = kwargs.get("stream_timeout") if isinstance(kwargs, dict) else DEFAULT_TIMEOUT
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        logger.warning(
+            "the coredis client for %s has no stream_timeout: a hung Redis would hold "
+            "requests without limit (give the client one)",
+            self.description,
+        )
+        return DEFAULT_TIMEOUT
 
     def __str__(self) -> str:
         return self.description
