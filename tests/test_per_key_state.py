@@ -7,6 +7,8 @@ in use keeps its record.
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -119,3 +121,25 @@ async def test_a_partial_bucket_is_never_dropped() -> None:
     with pytest.raises(RateLimitExceeded):
         await send(transport, "a.test")
     assert len(transport.statistics().buckets) == 3_001  # none full: none dropped
+
+
+def test_admitting_a_new_key_costs_the_same_at_the_bound() -> None:
+    """O(1) per call: a full table (every record open, so none can go) costs a new key
+    about what an empty one does; a scan of the table would cost ~1,000x more."""
+
+    def per_key(policy: BreakerPolicy, count: int) -> float:
+        best = float("inf")
+        for attempt in range(3):
+            start = time.perf_counter()
+            for i in range(count):
+                policy.admit_closed(f"n{attempt}-{i}")
+            best = min(best, time.perf_counter() - start)
+        return best / count
+
+    full = BreakerPolicy(CircuitBreakerConfig(failure_threshold=1, max_keys=10_000))
+    for i in range(10_000):
+        full.failure(f"open{i}", full.admit(f"open{i}", 0.0), 0.0)
+    empty = BreakerPolicy(CircuitBreakerConfig(max_keys=10**9))
+    assert per_key(full, 3_000) < 10 * per_key(empty, 3_000)
+    states = full.states(0.0)
+    assert sum(state is CircuitState.OPEN for state in states.values()) == 10_000  # all kept
