@@ -192,6 +192,22 @@ class BreakerPolicy:
         """The state of every key seen so far (due OPEN breakers turn HALF_OPEN)."""
         return {key: self._current(key, rec, now) for key, rec in list(self._records.items())}
 
+    def peek(self, now: float) -> tuple[dict[str, CircuitState], int]:
+        """States at ``now`` and probes in flight, changing nothing (safe from any thread).
+
+        A due OPEN breaker reads HALF_OPEN; it turns so on its next call.
+        """
+        timeout = self.config.recovery_timeout
+        states: dict[str, CircuitState] = {}
+        probes = 0
+        for key, rec in list(self._records.items()):  # one atomic copy
+            state = rec.state
+            if state is OPEN and not rec.isolated and now >= rec.opened_at + timeout:
+                state = HALF_OPEN
+            states[key] = state
+            probes += rec.probes
+        return states, probes
+
     def record(self, key: str) -> BreakerRecord | None:
         """The live record of ``key`` (for inspection and tests; do not mutate)."""
         return self._records.get(key)

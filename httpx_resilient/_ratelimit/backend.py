@@ -257,7 +257,7 @@ class InProcessBackend:
                     capacity=limit.capacity,
                     paused_until=bucket.paused_at(now),
                 )
-                for key, bucket in table.items()
+                for key, bucket in list(table.items())  # one atomic copy: any thread
             )
         return tuple(states)
 
