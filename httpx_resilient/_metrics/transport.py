@@ -14,9 +14,12 @@ rejected + cancelled + active``):
 - successful: anything else, cache hits included.
 
 Response time is measured from entry to headers, only for requests that got a
-response, in a fixed-size ``LatencyHistogram``. Retry, breaker, cache, dedup, queue and
-rate-limit counters are read from the layers below by walking ``.inner`` and reading
-each layer's ``statistics()`` snapshot, so hand-built stacks report them too.
+response, in a fixed-size ``LatencyHistogram``. Outcomes and response times are also
+kept for the last ``AlertThresholds.window_seconds`` in a ``SlidingWindow``: health
+is judged on that window, while ``ClientMetrics`` keeps lifetime totals.
+
+Retry, breaker, cache, dedup, queue and rate-limit counters are read from the layers
+below by walking ``.inner`` and reading each layer's ``statistics()`` snapshot, so hand-built stacks report them too.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from .config import AlertThresholds
 from .health import DEFAULT_THRESHOLDS, AlertTracker, HealthStatus, assess_health
 from .histogram import LatencyHistogram
 from .snapshot import SEVERITY, ClientMetrics
+from .window import FAILED, REJECTED, SUCCEEDED, SlidingWindow, WindowStats
 
 __all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics"]
 
@@ -154,6 +158,7 @@ class MetricsTransport(Layer):
         self._next_check = -math.inf
         self._alerts = AlertTracker(on_alert, logger)
         self._histogram = LatencyHistogram()
+        self._window = SlidingWindow(self._thresholds.window_seconds)
         self._started = 0
         self._succeeded = 0
         self._failed = 0
@@ -175,12 +180,14 @@ class MetricsTransport(Layer):
             self._record_error(request, exc, clock.now())
             raise
         now = clock.now()
-        self._histogram.record(now - start)
+        index = self._histogram.record(now - start)
         status = response.status_code
         if status >= 500 or status == 429:
             self._failed += 1
+            self._window.record(now, FAILED, index)
         else:
             self._succeeded += 1
+            self._window.record(now, SUCCEEDED, index)
         if logger.isEnabledFor(_DEBUG):
             outcome = "failed" if status >= 500 or status == 429 else "success"
             self._log_request(request, outcome, now - start, status_code=status)
@@ -194,9 +201,11 @@ class MetricsTransport(Layer):
             return
         if isinstance(exc, REFUSALS):
             self._rejected += 1
+            self._window.record(now, REJECTED)
             outcome = "rejected"
         else:
             self._failed += 1
+            self._window.record(now, FAILED)
             outcome = "failed"
         if logger.isEnabledFor(_DEBUG):
             self._log_request(request, outcome, None, error=exc)
@@ -254,9 +263,16 @@ class MetricsTransport(Layer):
         """Same as ``get_metrics()``."""
         return self.get_metrics()
 
+    def window_stats(self) -> WindowStats:
+        """Requests completed in the last ``window_seconds`` (what health is judged on)."""
+        return self._window.stats(self._clock.now())
+
     def assess_health(self) -> HealthStatus:
-        """Judge the current metrics against the thresholds (and alert on a change)."""
-        status = assess_health(self.get_metrics(), self._thresholds)
+        """Judge the current metrics and the window against the thresholds.
+
+        Alerts (log line and ``on_alert``) fire when the set of crossed checks changes.
+        """
+        status = assess_health(self.get_metrics(), self._thresholds, self.window_stats())
         self._alerts.update(status)
         return status
 
