@@ -19,7 +19,8 @@ kept for the last ``AlertThresholds.window_seconds`` in a ``SlidingWindow``: hea
 is judged on that window, while ``ClientMetrics`` keeps lifetime totals.
 
 Retry, breaker, cache, dedup, queue and rate-limit counters are read from the layers
-below by walking ``.inner`` and reading each layer's ``statistics()`` snapshot, so hand-built stacks report them too.
+below by walking ``.inner`` and reading each layer's ``statistics()`` snapshot, so
+hand-built stacks report them too.
 """
 
 from __future__ import annotations
