@@ -56,10 +56,11 @@ from .._core.snapshots import (
 from .config import AlertThresholds
 from .health import DEFAULT_THRESHOLDS, AlertTracker, HealthStatus, assess_health
 from .histogram import LatencyHistogram
+from .labels import HostTraffic
 from .snapshot import SEVERITY, ClientMetrics
 from .window import FAILED, REJECTED, SUCCEEDED, SlidingWindow, WindowStats
 
-__all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics"]
+__all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics", "find_metrics_layer"]
 
 logger = logging.getLogger("httpx_resilient")
 _DEBUG = logging.DEBUG
@@ -112,6 +113,21 @@ def _collect(top: httpx.AsyncBaseTransport, totals: ClientMetrics) -> ClientMetr
     )
 
 
+def find_metrics_layer(source: object) -> MetricsTransport | None:
+    """The first ``MetricsTransport`` of ``source`` (a ``ResilientTransport``'s layers,
+    or a chain of layers), or ``None``."""
+    layers = getattr(source, "layers", None)  # ResilientTransport exposes its layers
+    candidates: list[object] = list(layers) if isinstance(layers, tuple) else []
+    t = source
+    while isinstance(t, Layer):
+        candidates.append(t)
+        t = t.inner
+    for layer in candidates:
+        if isinstance(layer, MetricsTransport):
+            return layer
+    return None
+
+
 def collect_metrics(top: httpx.AsyncBaseTransport) -> ClientMetrics:
     """Metrics of a stack: request totals from its first ``MetricsTransport`` (zeros
     if it has none) and the counters of every layer from ``top`` down."""
@@ -160,6 +176,7 @@ class MetricsTransport(Layer):
         self._alerts = AlertTracker(on_alert, logger)
         self._histogram = LatencyHistogram()
         self._window = SlidingWindow(self._thresholds.window_seconds)
+        self._traffic = HostTraffic()
         self._started = 0
         self._succeeded = 0
         self._failed = 0
@@ -171,9 +188,15 @@ class MetricsTransport(Layer):
         """The live response-time histogram (read it, don't change it)."""
         return self._histogram
 
+    @property
+    def traffic(self) -> HostTraffic:
+        """Requests per host (bounded), which exporters use to pick the hosts they name."""
+        return self._traffic
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         clock = self._clock
         self._started += 1
+        self._traffic.add(host_key(request))
         start = clock.now()
         try:
             response = await self._inner.handle_async_request(request)
