@@ -219,13 +219,15 @@ class RateLimitTransport(Layer):
             self._sync.throttle_now(
                 limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
             )
-            return
-        await self._report(
-            response,
-            self._backend.throttle(
-                limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
-            ),
-        )
+        else:
+            await self._report(
+                response,
+                self._backend.throttle(
+                    limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
+                ),
+            )
+        if pause:  # waiters with max_wait or a budget must not wait out a long pause
+            self._room.recheck()
 
     async def _recover(self, response: httpx.Response, keys: Keys) -> None:
         limits, now = self._adaptive_limits, self._clock.now()
