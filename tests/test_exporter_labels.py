@@ -23,7 +23,7 @@ from httpx_resilient.testing import FakeClock
 pytestmark = pytest.mark.anyio
 
 HOSTS = 2_000
-BUSY = [f"busy{i}.test" for i in range(5)]
+BUSY = [f"zbusy{i}.test" for i in range(5)]  # last by name: ranked by traffic alone
 DOWN = [f"down{i}.test" for i in range(20)]
 
 
@@ -31,24 +31,33 @@ def answer(request: httpx.Request) -> httpx.Response:
     return httpx.Response(500 if request.url.host.startswith("down") else 200)
 
 
-async def many_hosts() -> tuple[ResilientTransport, OTelTransport, InMemoryMetricReader]:
-    """2,000 quiet hosts, 5 busy ones and 20 whose breaker opens, through MockTransport."""
+async def many_hosts(
+    otel: bool = True,
+) -> tuple[ResilientTransport, CollectorRegistry, InMemoryMetricReader]:
+    """2,000 quiet hosts, 5 busy ones and 20 whose breaker opens, through MockTransport.
+
+    The exporters are attached first, as an application does at start-up.
+    """
     stack = ResilientTransport(
         circuit_breaker=CircuitBreakerConfig(failure_threshold=1, recovery_timeout=600.0),
         retry=False,
         inner=httpx.MockTransport(answer),
         clock=FakeClock(),
     )
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(stack))
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    top = OTelTransport(stack, meter_provider=provider)
-    instrument_otel(stack, meter_provider=provider)
+    top: httpx.AsyncBaseTransport = stack
+    if otel:
+        top = OTelTransport(stack, meter_provider=provider)
+        instrument_otel(stack, meter_provider=provider)
     urls = [f"http://h{i}.test/" for i in range(HOSTS)]
     urls += [f"http://{host}/" for host in DOWN]
     urls += [f"http://{host}:8080/" for host in BUSY for _ in range(30)]
     for url in urls:  # each down host is hit once: no request meets an open breaker
         await top.handle_async_request(httpx.Request("GET", url))
-    return stack, top, reader
+    return stack, registry, reader
 
 
 def host_values_per_metric(pairs: list[tuple[str, dict[str, object]]]) -> dict[str, set[object]]:
@@ -61,10 +70,8 @@ def host_values_per_metric(pairs: list[tuple[str, dict[str, object]]]) -> dict[s
 
 
 async def test_prometheus_names_at_most_100_hosts_and_other() -> None:
-    stack, _, _ = await many_hosts()
+    stack, registry, _ = await many_hosts(otel=False)
     assert len(stack.get_metrics().circuit_states) == HOSTS + len(DOWN) + len(BUSY)
-    registry = CollectorRegistry()
-    registry.register(PrometheusCollector(stack))
     text = generate_latest(registry).decode()
     samples = [
         (s.name, dict(s.labels)) for f in text_string_to_metric_families(text) for s in f.samples

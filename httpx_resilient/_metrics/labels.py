@@ -1,11 +1,12 @@
 """Bounded ``host`` labels for the exporters: the busiest hosts by name, the rest as "other".
 
 A client that talks to thousands of hosts must not make thousands of time series per
-metric. ``MetricsTransport`` counts requests per host in a ``HostTraffic`` (bounded,
-with decay); an exporter keeps at most ``max_hosts`` hosts under their own name and
-folds the rest into ``host="other"``. Ranking: breakers that are OPEN, then
-HALF_OPEN (an open breaker is never hidden), then the hosts with the most requests,
-then by name, so a scrape is stable.
+metric. Once an exporter is attached, ``MetricsTransport`` counts requests per host in
+a ``HostTraffic`` (bounded, with decay; not counted at all without an exporter); an
+exporter keeps at most ``max_hosts`` hosts under their own name and folds the rest
+into ``host="other"``. Ranking: breakers that are OPEN, then HALF_OPEN (an open
+breaker is never hidden), then the hosts with the most requests, then by name, so a
+scrape is stable.
 """
 
 from __future__ import annotations

@@ -192,10 +192,11 @@ def instrument_otel(
         raise _missing() from exc
     read = _metrics_reader(transport)
     layer = find_metrics_layer(transport)
+    counter = layer.host_traffic() if layer is not None else None
     meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
 
     def breaker_states(m: ClientMetrics) -> list[tuple[float, dict[str, str]]]:
-        traffic = layer.traffic.snapshot() if layer is not None else {}
+        traffic = counter.snapshot() if counter is not None else {}
         kept, other = bound_hosts(m.circuit_states, traffic, limit)
         out: list[tuple[float, dict[str, str]]] = [
             (1, {"host": host, "state": state.value}) for host, state in kept.items()

@@ -75,6 +75,8 @@ class PrometheusCollector:
         self._source = transport
         self._ns = namespace
         self._buckets = tuple(sorted(buckets))
+        layer = find_metrics_layer(transport)
+        self._traffic = layer.host_traffic() if layer is not None else None
 
     def _snapshot(self) -> ClientMetrics:
         for _ in range(3):
@@ -175,7 +177,7 @@ class PrometheusCollector:
         states = core.GaugeMetricFamily(
             f"{ns}_circuit_state", "1 for each breaker's current state.", labels=["host", "state"]
         )
-        traffic = layer.traffic.snapshot() if layer is not None else {}
+        traffic = self._traffic.snapshot() if self._traffic is not None else {}
         kept, other = bound_hosts(m.circuit_states, traffic, self._max_hosts)
         for host, current in sorted(kept.items()):
             for state in CircuitState:

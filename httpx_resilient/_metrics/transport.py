@@ -176,7 +176,7 @@ class MetricsTransport(Layer):
         self._alerts = AlertTracker(on_alert, logger)
         self._histogram = LatencyHistogram()
         self._window = SlidingWindow(self._thresholds.window_seconds)
-        self._traffic = HostTraffic()
+        self._traffic: HostTraffic | None = None  # counted once an exporter asks
         self._started = 0
         self._succeeded = 0
         self._failed = 0
@@ -188,15 +188,22 @@ class MetricsTransport(Layer):
         """The live response-time histogram (read it, don't change it)."""
         return self._histogram
 
-    @property
-    def traffic(self) -> HostTraffic:
-        """Requests per host (bounded), which exporters use to pick the hosts they name."""
+    def host_traffic(self) -> HostTraffic:
+        """Requests per host (bounded), counted from the first call on.
+
+        Exporters call it when built, to name the busiest hosts in their labels; until
+        then requests are not counted per host, so the hot path pays nothing for it.
+        """
+        if self._traffic is None:
+            self._traffic = HostTraffic()
         return self._traffic
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         clock = self._clock
         self._started += 1
-        self._traffic.add(host_key(request))
+        traffic = self._traffic
+        if traffic is not None:
+            traffic.add(host_key(request))
         start = clock.now()
         try:
             response = await self._inner.handle_async_request(request)
