@@ -151,7 +151,9 @@ class MetricsTransport(Layer):
         clock: the time source for response times and alert checks.
         thresholds: what ``assess_health()`` judges against (``AlertThresholds()``).
         on_alert: called with the new ``HealthStatus`` whenever the set of crossed
-            thresholds changes (one crossed, or one cleared), never once per request.
+            thresholds changes (one crossed, or one cleared), never once per request;
+            in the thread that judged health (the loop's, or an exporter's that called
+            ``assess_health()``).
         alert_interval: seconds between automatic health checks as requests complete
             (default 1.0; 0 checks after every request).
     """
