@@ -146,6 +146,10 @@ class CacheTransport(Layer):
         finally:
             await super().__aexit__(exc_type, exc_value, traceback)
 
+    def reopen(self) -> None:
+        """Serve requests again after a close."""
+        self._closed = False
+
     async def aclose(self) -> None:
         try:
             await self._background.aclose()

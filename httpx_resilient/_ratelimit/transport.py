@@ -167,6 +167,14 @@ class RateLimitTransport(Layer):
                 await self._recover(response, keys)
         return response
 
+    def begin_close(self) -> None:
+        """Fail waiting requests with ``ClientClosedError`` at once."""
+        self._room.close()
+
+    def reopen(self) -> None:
+        """Admit requests again after a close."""
+        self._room.closed = False
+
     async def aclose(self) -> None:
         """Fail waiting requests with ``ClientClosedError``, then close the inner transport."""
         self._room.close()
