@@ -61,6 +61,9 @@ __all__ = ["ResilientTransport"]
 
 L = TypeVar("L", bound=Layer)
 _OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
+_SYNC_USE = (
+    "ResilientTransport is an async transport: use it with httpx.AsyncClient, not httpx.Client"
+)
 
 
 class ResilientTransport(httpx.AsyncBaseTransport):
@@ -224,15 +227,22 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         return None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Refuse sync use: the layers wait with ``await``.
+        """Refuse sync use (``httpx.Client``): the layers wait with ``await``.
 
         Raises:
             TypeError: always, saying to use ``httpx.AsyncClient``.
         """
-        raise TypeError(
-            "ResilientTransport is an async transport: use it with httpx.AsyncClient, "
-            "not httpx.Client"
-        )
+        raise TypeError(_SYNC_USE)
+
+    def __enter__(self) -> ResilientTransport:
+        """Refuse ``with httpx.Client(transport=...)``: see ``handle_request``."""
+        raise TypeError(_SYNC_USE)
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Nothing to undo: a sync client never got to use the stack."""
+
+    def close(self) -> None:
+        """Nothing to close for a sync client: it never got to use the stack."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._state is not _OPEN:
