@@ -61,7 +61,7 @@ class FastServer:
             [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         assert self.process.stdout is not None
-        self.url = "http://127.0.0.1:%d" % int(self.process.stdout.readline())
+        self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -118,6 +118,7 @@ async def test_headline_gather_of_1000_against_a_real_server(
             critical = await client.get("/critical-data", priority=10)
             assert critical.text == "/critical-data"
             metrics = client.get_metrics()
-    assert metrics.failed_requests == 0 and metrics.rejected_requests == 0
+    assert metrics.failed_requests == 0
+    assert metrics.rejected_requests == 0
     assert metrics.circuit_breaker_opens == 0
     assert set(metrics.circuit_states.values()) <= {CircuitState.CLOSED}

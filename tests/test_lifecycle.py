@@ -119,7 +119,8 @@ async def test_a_body_closed_by_its_reader_lets_close_finish_early() -> None:
                     assert done == []  # the close waits for the open body
                     left = time.monotonic()
                 # leaving stream() closes the body: the close finishes now
-    assert done and done[0] - left < 0.5
+    assert done
+    assert done[0] - left < 0.5
 
 
 async def test_queued_waiters_fail_at_once_while_calls_in_flight_get_the_grace() -> None:
@@ -145,8 +146,11 @@ async def test_queued_waiters_fail_at_once_while_calls_in_flight_get_the_grace()
                 started = time.monotonic()
                 tg.start_soon(client.aclose)
     queued, running = outcomes["/queued"], outcomes["/running"]
-    assert isinstance(queued, tuple) and queued[0] is ClientClosedError and queued[1] < 0.1
-    assert isinstance(running, tuple) and running[0] is ClientClosedError
+    assert isinstance(queued, tuple)
+    assert queued[0] is ClientClosedError
+    assert queued[1] < 0.1
+    assert isinstance(running, tuple)
+    assert running[0] is ClientClosedError
     assert running[1] >= GRACE - 0.05
 
 

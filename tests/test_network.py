@@ -204,7 +204,8 @@ def test_facade_queue_ceiling_follows_the_pool_limit() -> None:
     explicit = QueueConfig(max_concurrency=3, max_queue_size=10)
     client = RateLimitedAPIClient(queue=explicit, limits=limits)
     layer = client.resilient_transport.get_layer(PriorityQueueTransport)
-    assert layer is not None and layer.config is explicit
+    assert layer is not None
+    assert layer.config is explicit
     assert queue_ceiling(RateLimitedAPIClient(queue=None)) is None
 
 
