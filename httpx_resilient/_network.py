@@ -83,14 +83,14 @@ class ProxyRouter(httpx.AsyncBaseTransport):
 
 def network_transport(
     *,
-    verify: ssl.SSLContext | str | bool,
-    cert: httpx._types.CertTypes | None,
-    http1: bool,
-    http2: bool,
-    limits: httpx.Limits | None,
-    proxy: httpx._types.ProxyTypes | None,
-    trust_env: bool,
-    retries: int,
+    verify: ssl.SSLContext | str | bool = True,
+    cert: httpx._types.CertTypes | None = None,
+    http1: bool = True,
+    http2: bool = False,
+    limits: httpx.Limits | None = None,
+    proxy: httpx._types.ProxyTypes | None = None,
+    trust_env: bool = True,
+    retries: int = 0,
 ) -> httpx.AsyncBaseTransport:
     """An ``httpx.AsyncHTTPTransport`` with these settings, routed through the
     environment's proxies as ``httpx.AsyncClient(trust_env=True)`` would route it."""
