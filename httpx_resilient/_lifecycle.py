@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx
 
+from ._core.body import ReplayStream
 from ._core.clock import Clock
 from ._core.errors import ClientClosedError
 
@@ -84,7 +85,11 @@ class Flights:
                 await response.aclose()
             raise closed_error(request, grace)
         stream = response.stream
-        if response.is_closed or not isinstance(stream, httpx.AsyncByteStream):
+        if (
+            response.is_closed
+            or isinstance(stream, (httpx.ByteStream, ReplayStream))  # in memory: cannot hang
+            or not isinstance(stream, httpx.AsyncByteStream)
+        ):
             self.done(flight)
         else:
             response.stream = TrackedBody(stream, self, flight, request, grace)
@@ -112,6 +117,12 @@ class Flights:
             return not self.live
         finally:
             self._idle = None
+
+    async def drain(self, clock: Clock, grace: float) -> None:
+        """Wait up to ``grace`` seconds for everything in flight, then end the rest."""
+        if not await self.wait_idle(clock, grace):
+            await self.cancel_all()
+            await self.wait_idle(clock, None)
 
     async def cancel_all(self) -> None:
         """End every request still in flight: cancel the awaits in progress (their

@@ -227,11 +227,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         return None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Refuse sync use (``httpx.Client``): the layers wait with ``await``.
-
-        Raises:
-            TypeError: always, saying to use ``httpx.AsyncClient``.
-        """
+        """Refuse sync use (``httpx.Client``) with a ``TypeError``: the layers await."""
         raise TypeError(_SYNC_USE)
 
     def __enter__(self) -> ResilientTransport:
@@ -320,10 +316,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         try:
             for layer in self.layers:
                 layer.begin_close()  # queued waiters fail now
-            flights = self._flights
-            if not await flights.wait_idle(self._clock, grace):
-                await flights.cancel_all()
-                await flights.wait_idle(self._clock, None)
+            await self._flights.drain(self._clock, grace)
             if exiting:
                 await self._top.__aexit__(None, None, None)
             else:
