@@ -155,7 +155,13 @@ async def test_queued_waiters_fail_at_once_while_calls_in_flight_get_the_grace()
 
 
 async def test_a_closed_stack_serves_a_second_client(server: LoopbackServer) -> None:
-    transport = ResilientTransport(rate_limit=RateLimitConfig(max_requests=100), queue=True)
+    transport = ResilientTransport(
+        rate_limit=RateLimitConfig(max_requests=100),
+        retry=True,
+        queue=True,
+        dedup=True,
+        cache=True,
+    )
     async with httpx.AsyncClient(transport=transport, base_url=server.url) as first:
         assert (await first.get("/one")).status_code == 200
     async with httpx.AsyncClient(transport=transport, base_url=server.url) as second:
