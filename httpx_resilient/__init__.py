@@ -19,9 +19,13 @@ if _TYPE_CHECKING:
     from ._api import __all__ as __all__
     from ._api import __version__ as __version__
 
+from ._core.redact import install_log_redaction as _install_log_redaction
+
 # A library logs, the application decides where logs go: without this, Python's
 # last-resort handler would print our warnings to stderr when nothing is configured.
 _logging.getLogger("httpx_resilient").addHandler(_logging.NullHandler())
+# Every record of ours is redacted (message, extras, traceback) before any handler.
+_install_log_redaction()
 
 
 def __getattr__(name: str) -> _Any:

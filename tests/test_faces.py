@@ -296,10 +296,15 @@ async def refusals(server: LoopbackServer) -> list[BaseException]:
         await client.get("/")
         # the token wait would outlast the budget: TimeoutBudgetExceeded at once
         await expect(client, "/", extensions={"timeout_budget": 1.0})
-    closed = h2.ResilientTransport()
-    async with httpx2.AsyncClient(transport=closed, base_url=server.url) as client:
-        await closed.aclose()
-        await expect(client, "/")  # ClientClosedError
+    server.route("/hang", lambda seen: Reply(200, {}, b"late", 2.0))
+    closed = h2.ResilientTransport(close_grace=0.05)
+    async with (
+        httpx2.AsyncClient(transport=closed, base_url=server.url) as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(expect, client, "/hang")
+        await anyio.sleep(0.1)  # the request is waiting for headers
+        await closed.aclose()  # the grace runs out: ClientClosedError
     return caught
 
 

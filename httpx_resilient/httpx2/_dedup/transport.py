@@ -24,6 +24,7 @@ import anyio
 import httpx2
 
 from httpx_resilient._core.clock import Clock
+from httpx_resilient._core.credentials import CredentialRule
 from httpx_resilient._core.snapshots import DedupStatistics
 from httpx_resilient._dedup.config import DedupConfig
 from httpx_resilient.httpx2._core.body import read_bounded, replay_response
@@ -98,6 +99,7 @@ class DedupTransport(Layer):
             raise TypeError(f"config must be a DedupConfig, got {config!r}")
         self._config = config
         self._methods = config.methods
+        self._credentials = CredentialRule(config.credential_headers)
         self._max_body = config.max_body_bytes
         self._flights: dict[DedupKey, _Flight] = {}
         self._followers_waiting = 0
@@ -121,7 +123,7 @@ class DedupTransport(Layer):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if request.method not in self._methods:
             return await self._inner.handle_async_request(request)
-        key = dedup_key(request, self._methods)
+        key = dedup_key(request, self._methods, self._credentials)
         if key is None:
             return await self._inner.handle_async_request(request)
         flights = self._flights
