@@ -67,7 +67,7 @@ def slow_route(server: LoopbackServer, release: threading.Event) -> None:
 
 
 async def until(predicate: Any, what: str) -> None:
-    """Poll ``predicate`` (another thread makes it true) for at most 5 s (the machine may be loaded)."""
+    """Poll ``predicate`` (another thread makes it true) for at most 5 s (a loaded machine)."""
     with anyio.fail_after(5.0):
         while not predicate():
             await anyio.sleep(0.005)
