@@ -27,7 +27,7 @@ from ._breaker.transport import CircuitBreakerTransport
 from ._cache import CacheTransport
 from ._cache.config import CacheConfig
 from ._core.clock import SYSTEM_CLOCK, Clock
-from ._core.deadline import DEADLINE, deadline_of
+from ._core.deadline import call_within, deadline_of
 from ._core.errors import ClientClosedError, ConfigError
 from ._core.layer import Layer
 from ._dedup.config import DedupConfig
@@ -171,9 +171,13 @@ class ResilientTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise ClientClosedError("the transport is closed", request=request)
-        if self._budget is not None and DEADLINE not in request.extensions:
-            # Fix the deadline here so queue and token waits count against the budget too.
-            deadline_of(request, self._clock, self._budget)
+        if self._budget is not None or "timeout_budget" in request.extensions:
+            # Fix the deadline here so queue and token waits count against the budget too,
+            # and hold the whole request, body reads included, to it (hard bound).
+            deadline = deadline_of(request, self._clock, self._budget)
+            if deadline is not None:
+                top = self._top.handle_async_request
+                return await call_within(top, request, deadline, self._clock)
         return await self._top.handle_async_request(request)
 
     def get_metrics(self) -> ClientMetrics:

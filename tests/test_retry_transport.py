@@ -90,9 +90,13 @@ def client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://api.test")
 
 
-def tracked(status: int, *chunks: bytes, **kw: Any) -> tuple[httpx.Response, TrackedStream]:
+def tracked(
+    status: int, *chunks: bytes, declared: bool = True, **kw: Any
+) -> tuple[httpx.Response, TrackedStream]:
+    """A response over a ``TrackedStream``; ``declared``: with a ``Content-Length``."""
     stream = TrackedStream(*chunks, **kw)
-    return httpx.Response(status, stream=stream), stream
+    headers = {"Content-Length": str(sum(map(len, chunks)))} if declared else {}
+    return httpx.Response(status, headers=headers, stream=stream), stream
 
 
 # --- the basic loop -------------------------------------------------------------------
@@ -343,6 +347,54 @@ async def test_body_over_max_buffer_bytes_is_streamed_intact_and_not_retried() -
     assert response.content == b"".join(chunks)
     assert response.extensions["attempts"] == 1
     assert stream.closed
+
+
+async def test_body_of_unknown_length_is_handed_on_unread_and_not_retried() -> None:
+    chunked, stream = tracked(200, b"a", b"b", declared=False, error=httpx.ReadTimeout("late"))
+    script = Script(chunked, 200)
+    transport, _ = layer(script)
+    result = await transport.handle_async_request(httpx.Request("GET", "http://api.test/"))
+    assert not stream.started
+    assert result.stream is stream
+    with pytest.raises(httpx.ReadTimeout):
+        await result.aread()
+    assert script.calls == 1
+
+
+async def test_event_stream_is_handed_on_unread_even_with_a_length() -> None:
+    events = b"data: 1\n\n"
+    response = httpx.Response(
+        200,
+        headers={"Content-Type": "text/event-stream", "Content-Length": str(len(events))},
+        stream=(stream := TrackedStream(events)),
+    )
+    transport, _ = layer(Script(response))
+    result = await transport.handle_async_request(httpx.Request("GET", "http://api.test/"))
+    assert not stream.started
+    assert await result.aread() == events
+
+
+async def test_head_with_a_large_declared_length_is_read_at_once() -> None:
+    response = httpx.Response(
+        200, headers={"Content-Length": str(10**12)}, stream=(stream := TrackedStream())
+    )
+    transport, _ = layer(Script(response))
+    result = await transport.handle_async_request(httpx.Request("HEAD", "http://api.test/"))
+    assert stream.closed
+    assert isinstance(result.stream, ReplayStream)
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+async def test_retry_extension_must_be_a_bool(value: object) -> None:
+    from httpx_resilient import ConfigError
+
+    transport, _ = layer(Script(200))
+    request = httpx.Request("GET", "http://api.test/", extensions={"retry": value})
+    if value is None:
+        assert (await transport.handle_async_request(request)).status_code == 200
+        return
+    with pytest.raises(ConfigError, match="extensions.retry"):
+        await transport.handle_async_request(request)
 
 
 async def test_stream_extension_skips_buffering() -> None:
@@ -670,7 +722,7 @@ async def test_cancellation_while_buffering_closes_the_response() -> None:
             yield b"never"
 
     stream = SlowStream()
-    script = Script(httpx.Response(200, stream=stream))
+    script = Script(httpx.Response(200, headers={"Content-Length": "10"}, stream=stream))
     transport, _ = layer(script)
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:

@@ -2,8 +2,9 @@
 
 Pure functions, no I/O. Two requests share a call only if their keys are equal: same
 method, same URL, same values of the request headers that change the answer, and the
-same credentials. Credentials enter the key only as a keyed fingerprint (never the raw
-value), so callers with different credentials never share.
+same credentials, and the same per-request options that change the outcome (``retry``,
+``timeout_budget``, ``timeout``, ``cache``). Credentials enter the key only as a keyed
+fingerprint (never the raw value), so callers with different credentials never share.
 """
 
 from __future__ import annotations
@@ -34,8 +35,28 @@ ANSWER_HEADERS = frozenset(
     }
 )
 
-#: ``(method, URL without userinfo, credential fingerprint, answer headers)``.
-DedupKey = tuple[str, Hashable, str, tuple[tuple[bytes, bytes], ...]]
+#: ``(method, URL without userinfo, credential fingerprint, answer headers, options)``.
+DedupKey = tuple[str, Hashable, str, tuple[tuple[bytes, bytes], ...], Hashable]
+
+
+def _options(extensions: dict[str, object]) -> Hashable | None:
+    """The options that change the outcome, hashable; ``None`` if one cannot be hashed.
+
+    A leader's ``retry=False``, shorter ``timeout_budget`` or ``timeout``, or ``cache``
+    directive must not decide the outcome of followers that asked for something else.
+    """
+    timeout = extensions.get("timeout")
+    options = (
+        extensions.get("retry"),
+        extensions.get("timeout_budget"),
+        extensions.get("cache"),
+        tuple(timeout.items()) if isinstance(timeout, dict) else timeout,
+    )
+    try:
+        hash(options)
+    except TypeError:  # an odd value: the layer that reads it will refuse it
+        return None
+    return options
 
 
 def _internals_usable() -> bool:
@@ -74,8 +95,9 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     """Return the key under which ``request`` may share a call, or ``None`` if it may not.
 
     A request is never shared when its method is not in ``methods``, when it has a body
-    (non-empty content or a streaming body), or when its extensions say
-    ``{"dedup": False}`` or ``{"stream": True}``.
+    (non-empty content or a streaming body), when its extensions say
+    ``{"dedup": False}`` or ``{"stream": True}``, or when an option in the key cannot
+    be hashed.
 
     Raises:
         ConfigError: the ``dedup`` extension is not a bool.
@@ -114,5 +136,8 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     else:
         userinfo = url.userinfo
         where = str(url.copy_with(username=None, password=None) if userinfo else url)
+    options = _options(extensions)
+    if options is None:
+        return None
     secret = _secret_fingerprint(headers, userinfo) if has_secret or userinfo else ""
-    return (method, where, secret, tuple(answer))
+    return (method, where, secret, tuple(answer), options)

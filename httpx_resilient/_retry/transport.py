@@ -15,10 +15,10 @@ import anyio
 import httpx
 import tenacity
 
-from .._core.body import read_bounded
+from .._core.body import read_at_once, read_bounded
 from .._core.clock import Clock, wall_time
-from .._core.deadline import deadline_of
-from .._core.errors import ResilienceError, TimeoutBudgetExceeded
+from .._core.deadline import bound_body, budget_spent, deadline_of, loop_deadline
+from .._core.errors import ResilienceError
 from .._core.keys import host_key
 from .._core.layer import Layer
 from .._core.snapshots import RetryStatistics
@@ -96,13 +96,11 @@ class RetryTransport(Layer):
             self._budget.record_request(clock.now())
         retryable = self._policy.allows(request)
         if deadline is not None and not self._clamp(request, deadline):
-            raise TimeoutBudgetExceeded(
-                "timeout_budget was spent before the request could be sent", request=request
-            )
+            raise budget_spent(request, "before the request could be sent")
         outcome: Outcome
         try:
             response = await self._attempt(
-                request, retryable and not request.extensions.get("stream")
+                request, retryable and not request.extensions.get("stream"), deadline
             )
         except Exception as exc:
             if not (retryable and is_retryable_error(exc)):
@@ -111,9 +109,14 @@ class RetryTransport(Layer):
         else:
             if not (retryable and response.status_code in self._statuses):
                 response.extensions["attempts"] = 1
+                if deadline is not None:
+                    bound_body(response, request, deadline, clock)
                 return response
             outcome = response
-        return await self._retry(request, outcome, deadline)
+        response = await self._retry(request, outcome, deadline)
+        if deadline is not None:
+            bound_body(response, request, deadline, clock)
+        return response
 
     async def _retry(
         self, request: httpx.Request, outcome: Outcome, deadline: float | None
@@ -133,13 +136,12 @@ class RetryTransport(Layer):
             finally:
                 self._in_backoff -= 1
             if deadline is not None and not self._clamp(request, deadline):
-                spent = TimeoutBudgetExceeded("timeout_budget ran out in backoff", request=request)
-                return self._give_back(kept, made, spent)
+                return self._give_back(kept, made, budget_spent(request, "in backoff"))
             policy.next_attempt(state)
             buffer = not policy.exhausted(state) and not request.extensions.get("stream")
             self._retries += 1
             try:
-                response = await self._attempt(request, buffer)
+                response = await self._attempt(request, buffer, deadline)
             except ResilienceError as refusal:
                 return self._give_back(kept, made, refusal)
             except Exception as exc:
@@ -196,15 +198,31 @@ class RetryTransport(Layer):
         request.extensions["timeout"] = clamped
         return True
 
-    async def _attempt(self, request: httpx.Request, buffer: bool) -> httpx.Response:
+    async def _attempt(
+        self, request: httpx.Request, buffer: bool, deadline: float | None = None
+    ) -> httpx.Response:
         """Send one attempt; with ``buffer``, read the body inside it, so that a read
-        error is this attempt's error (the response is closed then)."""
+        error is this attempt's error (the response is closed then).
+
+        Only a body that ``read_at_once`` allows is read (a declared length within
+        ``max_buffer_bytes``, never an event stream): a body of unknown length is handed
+        on at once, and is then not retried on body errors. With a ``deadline`` the
+        attempt, its body read included, runs in a cancel scope that ends there.
+
+        Raises:
+            TimeoutBudgetExceeded: the deadline passed during the attempt.
+        """
+        if deadline is not None:
+            with anyio.CancelScope(deadline=loop_deadline(deadline, self._clock)):
+                return await self._attempt(request, buffer)
+            raise budget_spent(request, "before the attempt's response arrived")
         self._attempts += 1
         response = await self._inner.handle_async_request(request)
         if (
             buffer
             and response.status_code not in self._statuses
             and not isinstance(response.stream, httpx.ByteStream)  # in memory already
+            and read_at_once(response, self._buffer_limit, request.method)
         ):
             try:
                 await read_bounded(response, self._buffer_limit)
