@@ -27,7 +27,9 @@ from .clock import Clock, SystemClock
 from .errors import ConfigError, TimeoutBudgetExceeded
 
 __all__ = [
+    "BACKSTOP_GRACE",
     "BODY_BOUND",
+    "BUDGET",
     "DEADLINE",
     "BoundedStream",
     "bound_body",
@@ -39,6 +41,8 @@ __all__ = [
 ]
 
 DEADLINE = "httpx_resilient.deadline"
+#: The budget (seconds) the deadline was fixed from, for error messages.
+BUDGET = "httpx_resilient.budget"
 #: Set in ``request.extensions`` once the body of the response returned for it is bound.
 BODY_BOUND = "httpx_resilient.body_bound"
 
@@ -62,6 +66,7 @@ def deadline_of(
         raise ConfigError("extensions.timeout_budget", f"must be a number > 0, got {budget!r}")
     deadline = clock.now() + float(budget)
     extensions[DEADLINE] = deadline
+    extensions[BUDGET] = budget
     return deadline
 
 
@@ -79,9 +84,15 @@ def loop_deadline(deadline: float, clock: Clock) -> float:
 
 def budget_spent(request: httpx.Request, where: str) -> TimeoutBudgetExceeded:
     """The error for a budget that ran out ``where`` (e.g. "waiting for headers")."""
-    budget = request.extensions.get("timeout_budget")
+    budget = request.extensions.get(BUDGET)
     amount = f" of {budget:g} s" if isinstance(budget, (int, float)) else ""
     return TimeoutBudgetExceeded(f"timeout_budget{amount} was spent {where}", request=request)
+
+
+#: How long after the deadline ``call_within`` cancels, when a layer inside enforces the
+#: deadline itself: the retry layer's own scope ends at the deadline and gives back the
+#: outcome it had in hand, which an outer scope ending at the same time would cancel.
+BACKSTOP_GRACE = 0.1
 
 
 async def call_within(
@@ -89,13 +100,14 @@ async def call_within(
     request: httpx.Request,
     deadline: float,
     clock: Clock,
+    grace: float = 0.0,
 ) -> httpx.Response:
-    """Run ``call(request)`` so it ends by ``deadline``; bound the returned body too.
+    """Run ``call(request)`` so it ends by ``deadline`` (+ ``grace``); bound its body too.
 
     Raises:
         TimeoutBudgetExceeded: the deadline passed before ``call`` returned.
     """
-    with anyio.CancelScope(deadline=loop_deadline(deadline, clock)) as scope:
+    with anyio.CancelScope(deadline=loop_deadline(deadline, clock) + grace) as scope:
         response = await call(request)
     if scope.cancelled_caught:
         raise budget_spent(request, "before the response arrived")

@@ -31,7 +31,6 @@ __all__ = ["RetryTransport"]
 _log = logging.getLogger("httpx_resilient")
 # Up to this much of a discarded response is kept, to hand back if a retry is refused.
 _KEEP_BYTES = 64 * 1024
-_TIMEOUT_KEYS = ("connect", "read", "write", "pool")
 
 Outcome = httpx.Response | Exception
 
@@ -95,7 +94,7 @@ class RetryTransport(Layer):
         if self._budget is not None:
             self._budget.record_request(clock.now())
         retryable = self._policy.allows(request)
-        if deadline is not None and not self._clamp(request, deadline):
+        if deadline is not None and not self._budget_left(deadline):
             raise budget_spent(request, "before the request could be sent")
         outcome: Outcome
         try:
@@ -135,7 +134,7 @@ class RetryTransport(Layer):
                 await self._clock.sleep(delay)
             finally:
                 self._in_backoff -= 1
-            if deadline is not None and not self._clamp(request, deadline):
+            if deadline is not None and not self._budget_left(deadline):
                 return self._give_back(kept, made, budget_spent(request, "in backoff"))
             policy.next_attempt(state)
             buffer = not policy.exhausted(state) and not request.extensions.get("stream")
@@ -184,19 +183,15 @@ class RetryTransport(Layer):
         _log_event(logging.DEBUG, request, outcome, made, stopped=stop)
         return None
 
-    def _clamp(self, request: httpx.Request, deadline: float) -> bool:
-        """Cap the attempt's httpx timeouts to the budget left; ``False`` if none is."""
-        left = deadline - self._clock.now()
-        if left <= 0:
-            return False
-        timeout = request.extensions.get("timeout")
-        clamped = dict(timeout) if isinstance(timeout, dict) else {}
-        for key in _TIMEOUT_KEYS:
-            value = clamped.get(key)
-            if not isinstance(value, (int, float)) or value > left:
-                clamped[key] = left
-        request.extensions["timeout"] = clamped
-        return True
+    def _budget_left(self, deadline: float) -> bool:
+        """Whether any of the budget is left to start an attempt.
+
+        httpx's own timeouts are left as the caller set them: the attempt's cancel
+        scope is the bound, so a spent budget surfaces as ``TimeoutBudgetExceeded``,
+        never as a bare ``ReadTimeout``, and a streamed body that is exempt from the
+        budget is not cut short by a shortened read timeout.
+        """
+        return deadline - self._clock.now() > 0
 
     async def _attempt(
         self, request: httpx.Request, buffer: bool, deadline: float | None = None
