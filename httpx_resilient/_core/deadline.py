@@ -23,7 +23,7 @@ import anyio
 import httpx
 
 from .body import ReplayStream
-from .clock import Clock, SystemClock
+from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .errors import ConfigError, TimeoutBudgetExceeded
 
 __all__ = [
@@ -79,7 +79,7 @@ def loop_deadline(deadline: float, clock: Clock) -> float:
     """``deadline`` on the event loop's clock, the one cancel scopes use."""
     if isinstance(clock, SystemClock):
         return deadline  # the same clock
-    return anyio.current_time() + (deadline - clock.now())
+    return SYSTEM_CLOCK.now() + (deadline - clock.now())
 
 
 def budget_spent(request: httpx.Request, where: str) -> TimeoutBudgetExceeded:

@@ -151,7 +151,8 @@ class DedupTransport(Layer):
                 try:
                     data = await read_bounded(response, self._max_body)
                 except BaseException:
-                    await response.aclose()
+                    with anyio.CancelScope(shield=True):  # a deadline may have fired
+                        await response.aclose()
                     raise
             flight.state = _DONE
             if flight.event is not None:  # someone is waiting
