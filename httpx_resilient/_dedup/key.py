@@ -39,23 +39,29 @@ ANSWER_HEADERS = frozenset(
 DedupKey = tuple[str, Hashable, str, tuple[tuple[bytes, bytes], ...], Hashable]
 
 
-def _options(extensions: dict[str, object]) -> Hashable | None:
-    """The options that change the outcome, hashable; ``None`` if one cannot be hashed.
+#: What ``_options`` returns for an option that cannot be hashed.
+_ODD = object()
+_PLAIN = (tuple, type(None))
+
+
+def _options(extensions: dict[str, object]) -> Hashable:
+    """The options that change the outcome, hashable; ``_ODD`` if one cannot be hashed.
 
     A leader's ``retry=False``, shorter ``timeout_budget`` or ``timeout``, or ``cache``
     directive must not decide the outcome of followers that asked for something else.
     """
     timeout = extensions.get("timeout")
-    options = (
-        extensions.get("retry"),
-        extensions.get("timeout_budget"),
-        extensions.get("cache"),
-        tuple(timeout.items()) if isinstance(timeout, dict) else timeout,
-    )
+    if isinstance(timeout, dict):
+        timeout = tuple(timeout.items())  # httpx's {connect, read, write, pool}: floats
+    get = extensions.get
+    retry, budget, cache = get("retry"), get("timeout_budget"), get("cache")
+    if retry is None and budget is None and cache is None and type(timeout) in _PLAIN:
+        return timeout  # the usual case: only httpx's own timeout
+    options = ("options", timeout, retry, budget, cache)
     try:
         hash(options)
     except TypeError:  # an odd value: the layer that reads it will refuse it
-        return None
+        return _ODD
     return options
 
 
@@ -137,7 +143,7 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
         userinfo = url.userinfo
         where = str(url.copy_with(username=None, password=None) if userinfo else url)
     options = _options(extensions)
-    if options is None:
+    if options is _ODD:
         return None
     secret = _secret_fingerprint(headers, userinfo) if has_secret or userinfo else ""
     return (method, where, secret, tuple(answer), options)
