@@ -27,7 +27,7 @@ from ._breaker.transport import CircuitBreakerTransport
 from ._cache import CacheTransport
 from ._cache.config import CacheConfig
 from ._core.clock import SYSTEM_CLOCK, Clock
-from ._core.deadline import BACKSTOP_GRACE, call_within, deadline_of
+from ._core.deadline import call_within, deadline_of
 from ._core.errors import ClientClosedError, ConfigError
 from ._core.layer import Layer
 from ._dedup.config import DedupConfig
@@ -149,9 +149,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             ):
                 self._resources.append(resource)
         self._budget = retry_config.timeout_budget if retry_config is not None else None
-        # The retry layer holds each attempt to the deadline itself (and gives back what
-        # it has in hand): then the stack's own scope is only a backstop.
-        self._grace = BACKSTOP_GRACE if retry_config is not None else 0.0
+        # The retry layer holds each attempt (and the body it hands on) to the deadline
+        # itself, and gives back what it has in hand; the queue and dedup waits above it
+        # check the deadline too. Only without it does the stack hold the call to it.
+        self._bound_here = retry_config is None
         self._closed = False
 
     @property
@@ -178,9 +179,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             # Fix the deadline here so queue and token waits count against the budget too,
             # and hold the whole request, body reads included, to it (hard bound).
             deadline = deadline_of(request, self._clock, self._budget)
-            if deadline is not None:
+            if deadline is not None and self._bound_here:
                 top = self._top.handle_async_request
-                return await call_within(top, request, deadline, self._clock, self._grace)
+                return await call_within(top, request, deadline, self._clock)
         return await self._top.handle_async_request(request)
 
     def get_metrics(self) -> ClientMetrics:

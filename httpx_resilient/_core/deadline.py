@@ -27,7 +27,6 @@ from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .errors import ConfigError, TimeoutBudgetExceeded
 
 __all__ = [
-    "BACKSTOP_GRACE",
     "BODY_BOUND",
     "BUDGET",
     "DEADLINE",
@@ -89,32 +88,26 @@ def budget_spent(request: httpx.Request, where: str) -> TimeoutBudgetExceeded:
     return TimeoutBudgetExceeded(f"timeout_budget{amount} was spent {where}", request=request)
 
 
-#: How long after the deadline ``call_within`` cancels, when a layer inside enforces the
-#: deadline itself: the retry layer's own scope ends at the deadline and gives back the
-#: outcome it had in hand, which an outer scope ending at the same time would cancel.
-BACKSTOP_GRACE = 0.1
-
-
 async def call_within(
     call: Callable[[httpx.Request], Awaitable[httpx.Response]],
     request: httpx.Request,
     deadline: float,
     clock: Clock,
-    grace: float = 0.0,
 ) -> httpx.Response:
-    """Run ``call(request)`` so it ends by ``deadline`` (+ ``grace``); bound its body too.
+    """Run ``call(request)`` so it ends by ``deadline``; bound the returned body too.
+
+    Only for a stack without a layer that enforces the deadline itself: an outer scope
+    ending at the same time as the retry layer's would cancel the outcome that layer
+    gives back from an earlier attempt.
 
     Raises:
         TimeoutBudgetExceeded: the deadline passed before ``call`` returned.
     """
-    with anyio.CancelScope(deadline=loop_deadline(deadline, clock) + grace) as scope:
+    with anyio.CancelScope(deadline=loop_deadline(deadline, clock)) as scope:
         response = await call(request)
     if scope.cancelled_caught:
         raise budget_spent(request, "before the response arrived")
-    if not scope.cancel_called:
-        # Past the deadline the response is one a layer had in hand (the retry layer
-        # gives back its last outcome): it was read already, so there is nothing to bound.
-        bound_body(response, request, deadline, clock)
+    bound_body(response, request, deadline, clock)
     return response
 
 
