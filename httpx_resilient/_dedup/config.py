@@ -16,7 +16,8 @@ class DedupConfig:
 
     Attributes:
         methods: methods eligible (default GET and HEAD; only safe methods allowed).
-        max_body_bytes: larger response bodies are not shared (default 10 MiB).
+        max_body_bytes: only a response whose declared ``Content-Length`` is at most
+            this is shared (default 10 MiB); others stream to the leader's caller.
     """
 
     methods: frozenset[str] = frozenset({"GET", "HEAD"})
