@@ -27,6 +27,7 @@ from ._core.errors import (
     classify,
 )
 from ._core.layer import Layer
+from ._core.redact import install_log_redaction as _install_log_redaction
 from ._core.snapshots import (
     BreakerStatistics,
     BucketState,
@@ -60,6 +61,8 @@ __version__ = "0.1.0"
 # A library logs, the application decides where logs go: without this, Python's
 # last-resort handler would print our warnings to stderr when nothing is configured.
 _logging.getLogger("httpx_resilient").addHandler(_logging.NullHandler())
+# Every record of ours is redacted (message, extras, traceback) before any handler.
+_install_log_redaction()
 
 __all__ = [
     "AlertThresholds",

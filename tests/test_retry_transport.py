@@ -326,7 +326,7 @@ async def test_buffered_body_is_replayed_in_chunks() -> None:
     assert isinstance(result.stream, ReplayStream)
     chunks = [chunk async for chunk in result.aiter_raw()]
     assert b"".join(chunks) == body
-    assert max(len(c) for c in chunks) == 64 * 1024
+    assert max(len(c) for c in chunks) == 16 * 1024
 
 
 async def test_body_over_max_buffer_bytes_is_streamed_intact_and_not_retried() -> None:

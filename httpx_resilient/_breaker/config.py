@@ -36,6 +36,9 @@ class CircuitBreakerConfig:
         is_failure: ``(response_or_exception) -> bool`` replacing the default rule
             (network errors, timeouts and 5xx are failures; 4xx, 429 included, are not).
         backend: where breaker state lives; ``None`` is in process.
+        max_keys: breaker records kept in this process (default 10,000): past it the
+            least recently used idle CLOSED ones are dropped (a new one starts fresh);
+            OPEN and HALF_OPEN ones are kept until they close.
     """
 
     failure_threshold: int = 5
@@ -49,6 +52,7 @@ class CircuitBreakerConfig:
     slow_call_duration: float | None = None
     is_failure: FailurePredicate | None = None
     backend: Any = None
+    max_keys: int = 10_000
 
     def __post_init__(self) -> None:
         o = "CircuitBreakerConfig"
@@ -67,5 +71,6 @@ class CircuitBreakerConfig:
         positive(o, "window_seconds", self.window_seconds)
         int_at_least(o, "minimum_calls", self.minimum_calls, 1)
         optional_positive(o, "slow_call_duration", self.slow_call_duration)
+        int_at_least(o, "max_keys", self.max_keys, 1)
         if self.is_failure is not None and not callable(self.is_failure):
             raise ConfigError(f"{o}.is_failure", "must be callable or None")

@@ -128,12 +128,12 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
     def statistics(self) -> BreakerStatistics:
         """Like the in-process layer's; states are as this process last saw them."""
         store, policy = self._store, self._policy
-        states = policy.states(self._clock.now())
+        states, probes = policy.peek(self._clock.now())
         states.update(store.view)
         return BreakerStatistics(
             states=states,
             opens=store.opens + policy.opens,
             rejected=store.rejected + policy.rejected,
-            probes_in_flight=store.probes + policy.probes_in_flight,
+            probes_in_flight=store.probes + probes,
             calls_in_flight=self._in_flight,
         )

@@ -1,9 +1,11 @@
 """Bounded body buffering and chunked replay, shared by retry, dedup and cache.
 
 Layers see bodies as received (still content-encoded). A buffer is filled
-incrementally up to a bound and replayed in 64 KiB chunks, so a caller that streams
-still decodes incrementally and the library never inflates a compression bomb. A body
-over the bound is handed on as a stream: the chunks read so far, then the rest.
+incrementally up to a bound and replayed in 16 KiB chunks (``CHUNK_SIZE``), so a caller
+that streams still decodes incrementally and the library never inflates a compression
+bomb: a 16 KiB deflate chunk inflates to at most about 16 MiB in the caller's decoder,
+where a 64 KiB one could reach 64 MiB. A body over the bound is handed on as a stream:
+the chunks read so far, then the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ __all__ = [
     "replay_response",
 ]
 
-CHUNK_SIZE = 64 * 1024
+#: Replay chunk size (DESIGN "Bodies and lifecycle"): small enough that one chunk of a
+#: compression bomb stays small once decoded.
+CHUNK_SIZE = 16 * 1024
 
 
 class _ChunkIterator:

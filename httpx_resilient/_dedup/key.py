@@ -14,7 +14,7 @@ from collections.abc import Hashable
 
 import httpx
 
-from .._core.credentials import CREDENTIAL_HEADERS, PROCESS_KEY, fingerprint
+from .._core.credentials import DEFAULT_RULE, PROCESS_KEY, CredentialRule, fingerprint
 from .._core.errors import ConfigError
 
 __all__ = ["ANSWER_HEADERS", "DedupKey", "dedup_key"]
@@ -87,9 +87,9 @@ def _internals_usable() -> bool:
 _INTERNALS = _internals_usable()
 
 
-def _secret_fingerprint(headers: httpx.Headers, userinfo: bytes) -> str:
+def _secret_fingerprint(headers: httpx.Headers, userinfo: bytes, rule: CredentialRule) -> str:
     """Keyed digest of every credential the request carries, or ``""`` if none."""
-    standard = fingerprint(headers)
+    standard = fingerprint(headers, rule=rule)
     if not userinfo:
         return standard
     digest = hashlib.blake2b(standard.encode(), key=PROCESS_KEY, digest_size=16)
@@ -97,8 +97,12 @@ def _secret_fingerprint(headers: httpx.Headers, userinfo: bytes) -> str:
     return digest.hexdigest()
 
 
-def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | None:
+def dedup_key(
+    request: httpx.Request, methods: frozenset[str], rule: CredentialRule = DEFAULT_RULE
+) -> DedupKey | None:
     """Return the key under which ``request`` may share a call, or ``None`` if it may not.
+
+    ``rule`` says which headers carry a credential (``_core.credentials``).
 
     A request is never shared when its method is not in ``methods``, when it has a body
     (non-empty content or a streaming body), when its extensions say
@@ -132,7 +136,7 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     for _, lowered, value in items:
         if lowered in ANSWER_HEADERS:
             answer.append((lowered, value))
-        elif lowered in CREDENTIAL_HEADERS:
+        elif rule(lowered):
             has_secret = True
     url = request.url
     where: Hashable
@@ -145,5 +149,5 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     options = _options(extensions)
     if options is _ODD:
         return None
-    secret = _secret_fingerprint(headers, userinfo) if has_secret or userinfo else ""
+    secret = _secret_fingerprint(headers, userinfo, rule) if has_secret or userinfo else ""
     return (method, where, secret, tuple(answer), options)

@@ -37,6 +37,7 @@ import httpx
 
 from .._core.body import read_at_once, read_bounded, replay_response
 from .._core.clock import Clock
+from .._core.credentials import CredentialRule
 from .._core.deadline import deadline_of
 from .._core.errors import TimeoutBudgetExceeded
 from .._core.layer import Layer
@@ -110,6 +111,7 @@ class DedupTransport(Layer):
             raise TypeError(f"config must be a DedupConfig, got {config!r}")
         self._config = config
         self._methods = config.methods
+        self._credentials = CredentialRule(config.credential_headers)
         self._max_body = config.max_body_bytes
         self._flights: dict[DedupKey, _Flight] = {}
         self._followers_waiting = 0
@@ -133,7 +135,7 @@ class DedupTransport(Layer):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method not in self._methods:
             return await self._inner.handle_async_request(request)
-        key = dedup_key(request, self._methods)
+        key = dedup_key(request, self._methods, self._credentials)
         if key is None:
             return await self._inner.handle_async_request(request)
         flights = self._flights

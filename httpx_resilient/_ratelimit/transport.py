@@ -167,6 +167,14 @@ class RateLimitTransport(Layer):
                 await self._recover(response, keys)
         return response
 
+    def begin_close(self) -> None:
+        """Fail waiting requests with ``ClientClosedError`` at once."""
+        self._room.close()
+
+    def reopen(self) -> None:
+        """Admit requests again after a close."""
+        self._room.closed = False
+
     async def aclose(self) -> None:
         """Fail waiting requests with ``ClientClosedError``, then close the inner transport."""
         self._room.close()
@@ -219,13 +227,15 @@ class RateLimitTransport(Layer):
             self._sync.throttle_now(
                 limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
             )
-            return
-        await self._report(
-            response,
-            self._backend.throttle(
-                limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
-            ),
-        )
+        else:
+            await self._report(
+                response,
+                self._backend.throttle(
+                    limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
+                ),
+            )
+        if pause:  # waiters with max_wait or a budget must not wait out a long pause
+            self._room.recheck()
 
     async def _recover(self, response: httpx.Response, keys: Keys) -> None:
         limits, now = self._adaptive_limits, self._clock.now()
