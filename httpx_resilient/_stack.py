@@ -36,7 +36,7 @@ from ._breaker.transport import CircuitBreakerTransport
 from ._cache import CacheTransport
 from ._cache.config import CacheConfig
 from ._core.clock import SYSTEM_CLOCK, Clock
-from ._core.deadline import DEADLINE, deadline_of
+from ._core.deadline import call_within, deadline_of
 from ._core.errors import ClientClosedError, ConfigError
 from ._core.layer import Layer
 from ._dedup.config import DedupConfig
@@ -196,6 +196,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             ):
                 self._resources.append(resource)
         self._budget = retry_config.timeout_budget if retry_config is not None else None
+        self._bound_here = retry_config is None  # else the retry layer enforces deadlines
         self._state = _OPEN
         self._flights = Flights()
 
@@ -245,9 +246,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             if self._state is _CLOSING:
                 raise ClientClosedError("the transport is closing", request=request)
             self._reopen()
-        if self._budget is not None and DEADLINE not in request.extensions:
+        if self._budget is not None or "timeout_budget" in request.extensions:
             # Fix the deadline here so queue and token waits count against the budget too.
-            deadline_of(request, self._clock, self._budget)
+            deadline = deadline_of(request, self._clock, self._budget)
+            if deadline is not None and self._bound_here:
+                send = lambda r: self._flights.send(self._top, r, self._grace)  # noqa: E731
+                return await call_within(send, request, deadline, self._clock)
         return await self._flights.send(self._top, request, self._grace)
 
     def get_metrics(self) -> ClientMetrics:
