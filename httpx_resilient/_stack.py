@@ -31,30 +31,24 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from ._arguments import grace_of, layer_config, rate_limits_of, refuse_network_with_inner
-from ._breaker import shared as _shared  # noqa: F401 (registers itself)
 from ._breaker.config import CircuitBreakerConfig
-from ._breaker.transport import CircuitBreakerTransport
+from ._build import build_layers, redis_resources
 from ._cache.config import CacheConfig
-from ._cache.transport import CacheTransport
 from ._core.clock import SYSTEM_CLOCK, Clock
-from ._core.deadline import DEADLINE, deadline_of
+from ._core.deadline import call_within, deadline_of
 from ._core.errors import ClientClosedError, ConfigError
 from ._core.faces import mismatch
 from ._core.layer import Layer
 from ._dedup.config import DedupConfig
-from ._dedup.transport import DedupTransport
 from ._lifecycle import Flights
 from ._metrics.health import HealthStatus, assess_health
-from ._metrics.transport import ClientMetrics, MetricsTransport, collect_metrics
+from ._metrics.transport import ClientMetrics, collect_metrics
 from ._network import network_transport
 from ._queue.config import QueueConfig
-from ._queue.transport import PriorityQueueTransport
 from ._ratelimit.config import RateLimitConfig
-from ._ratelimit.transport import RateLimitTransport
 from ._redis.backend import RedisBackend
 from ._redis.storage import RedisStorage
 from ._retry.config import RetryConfig
-from ._retry.transport import RetryTransport
 
 if TYPE_CHECKING:
     from httpx._types import CertTypes, ProxyTypes
@@ -171,36 +165,23 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 retries=retries,
             )
         self._inner = inner
-        top: httpx.AsyncBaseTransport = inner
-        if rate_limits:
-            top = RateLimitTransport(top, rate_limits, clock=clock)
-        if breaker is not None:
-            top = CircuitBreakerTransport(top, breaker, clock=clock)
-        if retry_config is not None:
-            top = RetryTransport(top, retry_config, clock=clock)
-        if queue_config is not None:
-            top = PriorityQueueTransport(top, queue_config, clock=clock)
-        if dedup_config is not None:
-            top = DedupTransport(top, dedup_config, clock=clock)
-        if cache_config is not None:
-            top = CacheTransport(top, cache_config, clock=clock)
-        self._metrics: MetricsTransport | None = None
-        if metrics:
-            top = self._metrics = MetricsTransport(top, clock=clock)
-        self._top = top
+        self._top, self._metrics = build_layers(
+            inner,
+            rate_limits=rate_limits,
+            breaker=breaker,
+            retry=retry_config,
+            queue=queue_config,
+            dedup=dedup_config,
+            cache=cache_config,
+            metrics=metrics,
+            clock=clock,
+        )
         self._clock = clock
         # Redis clients run their connections in a task group that must be entered:
         # the stack enters each distinct backend or storage with itself.
-        candidates = [limit.backend for limit in rate_limits]
-        candidates.append(breaker.backend if breaker is not None else None)
-        candidates.append(cache_config.storage if cache_config is not None else None)
-        self._resources: list[RedisBackend | RedisStorage] = []
-        for resource in candidates:
-            if isinstance(resource, (RedisBackend, RedisStorage)) and not any(
-                resource is seen for seen in self._resources
-            ):
-                self._resources.append(resource)
+        self._resources = redis_resources(rate_limits, breaker, cache_config)
         self._budget = retry_config.timeout_budget if retry_config is not None else None
+        self._bound_here = retry_config is None  # else the retry layer enforces deadlines
         self._state = _OPEN
         self._flights = Flights()
 
@@ -252,9 +233,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             if self._state is _CLOSING:
                 raise ClientClosedError("the transport is closing", request=request)
             self._reopen()
-        if self._budget is not None and DEADLINE not in request.extensions:
+        if self._budget is not None or "timeout_budget" in request.extensions:
             # Fix the deadline here so queue and token waits count against the budget too.
-            deadline_of(request, self._clock, self._budget)
+            deadline = deadline_of(request, self._clock, self._budget)
+            if deadline is not None and self._bound_here:
+                send = lambda r: self._flights.send(self._top, r, self._grace)  # noqa: E731
+                return await call_within(send, request, deadline, self._clock)
         return await self._flights.send(self._top, request, self._grace)
 
     def get_metrics(self) -> ClientMetrics:

@@ -17,7 +17,8 @@ class DedupConfig:
 
     Attributes:
         methods: methods eligible (default GET and HEAD; only safe methods allowed).
-        max_body_bytes: larger response bodies are not shared (default 10 MiB).
+        max_body_bytes: only a response whose declared ``Content-Length`` is at most
+            this is shared (default 10 MiB); others stream to the leader's caller.
         credential_headers: more request header names that carry a credential (default
             none; names containing ``token``, ``key``, ``secret``, ``auth``,
             ``session``, ``signature`` or ``password`` and the usual ones always count):

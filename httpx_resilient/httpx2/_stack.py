@@ -48,23 +48,13 @@ from httpx_resilient.httpx2._arguments import (
     rate_limits_of,
     refuse_network_with_inner,
 )
-from httpx_resilient.httpx2._breaker import shared as _shared  # noqa: F401 (registers itself)
-from httpx_resilient.httpx2._breaker.transport import CircuitBreakerTransport
-from httpx_resilient.httpx2._cache.transport import CacheTransport
-from httpx_resilient.httpx2._core.deadline import DEADLINE, deadline_of
+from httpx_resilient.httpx2._build import build_layers, redis_resources
+from httpx_resilient.httpx2._core.deadline import call_within, deadline_of
 from httpx_resilient.httpx2._core.errors import ClientClosedError, ConfigError
 from httpx_resilient.httpx2._core.layer import Layer
-from httpx_resilient.httpx2._dedup.transport import DedupTransport
 from httpx_resilient.httpx2._lifecycle import Flights
-from httpx_resilient.httpx2._metrics.transport import (
-    ClientMetrics,
-    MetricsTransport,
-    collect_metrics,
-)
+from httpx_resilient.httpx2._metrics.transport import ClientMetrics, collect_metrics
 from httpx_resilient.httpx2._network import network_transport
-from httpx_resilient.httpx2._queue.transport import PriorityQueueTransport
-from httpx_resilient.httpx2._ratelimit.transport import RateLimitTransport
-from httpx_resilient.httpx2._retry.transport import RetryTransport
 
 if TYPE_CHECKING:
     from httpx2._types import CertTypes, ProxyTypes
@@ -181,36 +171,23 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
                 retries=retries,
             )
         self._inner = inner
-        top: httpx2.AsyncBaseTransport = inner
-        if rate_limits:
-            top = RateLimitTransport(top, rate_limits, clock=clock)
-        if breaker is not None:
-            top = CircuitBreakerTransport(top, breaker, clock=clock)
-        if retry_config is not None:
-            top = RetryTransport(top, retry_config, clock=clock)
-        if queue_config is not None:
-            top = PriorityQueueTransport(top, queue_config, clock=clock)
-        if dedup_config is not None:
-            top = DedupTransport(top, dedup_config, clock=clock)
-        if cache_config is not None:
-            top = CacheTransport(top, cache_config, clock=clock)
-        self._metrics: MetricsTransport | None = None
-        if metrics:
-            top = self._metrics = MetricsTransport(top, clock=clock)
-        self._top = top
+        self._top, self._metrics = build_layers(
+            inner,
+            rate_limits=rate_limits,
+            breaker=breaker,
+            retry=retry_config,
+            queue=queue_config,
+            dedup=dedup_config,
+            cache=cache_config,
+            metrics=metrics,
+            clock=clock,
+        )
         self._clock = clock
         # Redis clients run their connections in a task group that must be entered:
         # the stack enters each distinct backend or storage with itself.
-        candidates = [limit.backend for limit in rate_limits]
-        candidates.append(breaker.backend if breaker is not None else None)
-        candidates.append(cache_config.storage if cache_config is not None else None)
-        self._resources: list[RedisBackend | RedisStorage] = []
-        for resource in candidates:
-            if isinstance(resource, (RedisBackend, RedisStorage)) and not any(
-                resource is seen for seen in self._resources
-            ):
-                self._resources.append(resource)
+        self._resources = redis_resources(rate_limits, breaker, cache_config)
         self._budget = retry_config.timeout_budget if retry_config is not None else None
+        self._bound_here = retry_config is None  # else the retry layer enforces deadlines
         self._state = _OPEN
         self._flights = Flights()
 
@@ -262,9 +239,12 @@ class ResilientTransport(httpx2.AsyncBaseTransport):
             if self._state is _CLOSING:
                 raise ClientClosedError("the transport is closing", request=request)
             self._reopen()
-        if self._budget is not None and DEADLINE not in request.extensions:
+        if self._budget is not None or "timeout_budget" in request.extensions:
             # Fix the deadline here so queue and token waits count against the budget too.
-            deadline_of(request, self._clock, self._budget)
+            deadline = deadline_of(request, self._clock, self._budget)
+            if deadline is not None and self._bound_here:
+                send = lambda r: self._flights.send(self._top, r, self._grace)  # noqa: E731
+                return await call_within(send, request, deadline, self._clock)
         return await self._flights.send(self._top, request, self._grace)
 
     def get_metrics(self) -> ClientMetrics:

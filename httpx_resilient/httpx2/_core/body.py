@@ -15,7 +15,14 @@ from collections.abc import AsyncIterator
 
 import httpx2
 
-__all__ = ["CHUNK_SIZE", "PrefixedStream", "ReplayStream", "read_bounded", "replay_response"]
+__all__ = [
+    "CHUNK_SIZE",
+    "PrefixedStream",
+    "ReplayStream",
+    "read_at_once",
+    "read_bounded",
+    "replay_response",
+]
 
 #: Replay chunk size (DESIGN "Bodies and lifecycle"): small enough that one chunk of a
 #: compression bomb stays small once decoded.
@@ -158,3 +165,25 @@ def replay_response(
         request=request,
         extensions=extensions if extensions is not None else {},
     )
+
+
+def read_at_once(response: httpx2.Response, limit: int, method: str) -> bool:
+    """Whether a layer may read ``response``'s body before handing it on.
+
+    Only a body that cannot keep a streaming caller waiting: one already in memory, one
+    with no content by HTTP rules (a HEAD, 1xx, 204 or 304), or one whose
+    ``Content-Length`` is declared and at most ``limit``, and never a
+    ``text/event-stream``. A chunked body of unknown length is handed on at once, so
+    ``client.stream()`` gets its first bytes as soon as the server sends them.
+    """
+    stream = response.stream
+    if isinstance(stream, (ReplayStream, httpx2.ByteStream)):
+        return True
+    status = response.status_code
+    if method == "HEAD" or status < 200 or status in (204, 304):
+        return True
+    headers = response.headers
+    declared = headers.get("content-length")
+    if declared is None or not declared.isdigit() or int(declared) > limit:
+        return False
+    return not headers.get("content-type", "").lower().startswith("text/event-stream")

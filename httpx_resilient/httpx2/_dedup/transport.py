@@ -8,6 +8,19 @@ meanwhile are *followers*: they wait for the leader's outcome and each get their
 leader's exception. The key leaves the in-flight table as soon as the outcome is known:
 this is not a cache.
 
+Only a body that can be read without holding up a streaming caller is shared: one whose
+``Content-Length`` is declared and within ``max_body_bytes``, never a
+``text/event-stream`` (``read_at_once``). Any other response is handed to the leader's
+caller at once, unread, so ``client.stream()`` gets first bytes as soon as the server
+sends them; a response that is not buffered is not shared, so its followers wake as the
+leader gets its headers and each makes its own request (nobody waits on a stream that
+may never end).
+
+Requests share only when their per-request options agree (``retry``,
+``timeout_budget``, ``timeout`` and ``cache`` are in the key), so a leader's tighter
+settings never fail its followers. If the leader's own ``timeout_budget`` ran out anyway
+(it started earlier), its followers do not inherit that: one of them makes the call.
+
 A follower does not share, and makes its own request instead, when the body was over
 the bound, the response sets a cookie (an anonymous session must not be handed to
 another caller) or its ``Vary`` names a header on which follower and leader differ. If
@@ -27,7 +40,7 @@ from httpx_resilient._core.clock import Clock
 from httpx_resilient._core.credentials import CredentialRule
 from httpx_resilient._core.snapshots import DedupStatistics
 from httpx_resilient._dedup.config import DedupConfig
-from httpx_resilient.httpx2._core.body import read_bounded, replay_response
+from httpx_resilient.httpx2._core.body import read_at_once, read_bounded, replay_response
 from httpx_resilient.httpx2._core.deadline import deadline_of
 from httpx_resilient.httpx2._core.errors import TimeoutBudgetExceeded
 from httpx_resilient.httpx2._core.layer import Layer
@@ -136,11 +149,14 @@ class DedupTransport(Layer):
         self._leaders += 1
         try:
             response = await self._inner.handle_async_request(request)
-            try:
-                data = await read_bounded(response, self._max_body)
-            except BaseException:
-                await response.aclose()
-                raise
+            data = None
+            if read_at_once(response, self._max_body, request.method):
+                try:
+                    data = await read_bounded(response, self._max_body)
+                except BaseException:
+                    with anyio.CancelScope(shield=True):  # a deadline may have fired
+                        await response.aclose()
+                    raise
             flight.state = _DONE
             if flight.event is not None:  # someone is waiting
                 flight.record(response, data)
@@ -162,10 +178,13 @@ class DedupTransport(Layer):
     async def _follow(self, flight: _Flight, request: httpx2.Request) -> httpx2.Response | None:
         """Wait for ``flight``'s outcome and make it this request's own.
 
-        Returns ``None`` if the leader was abandoned; raises a copy of its exception.
+        Returns ``None`` if the leader was abandoned or its budget ran out; raises a
+        copy of any other exception of the leader.
         """
         await self._wait(flight, request)
         if flight.state == _FAILED:
+            if isinstance(flight.error, TimeoutBudgetExceeded):
+                return None  # the leader's deadline, not ours: take over
             _raise_copy(flight.error, request)
         if flight.state == _ABANDONED:
             return None
