@@ -19,7 +19,7 @@ from httpx_resilient.httpx2._core.errors import TimeoutBudgetExceeded
 from httpx_resilient.httpx2._dedup.key import dedup_key
 from httpx_resilient.httpx2._dedup.transport import DedupTransport
 from httpx_resilient.httpx2.testing import ScriptedTransport
-from tests.test_dedup import URL, Crowd, assert_clean, run_crowd
+from tests.httpx2_face.test_dedup import URL, Crowd, assert_clean, run_crowd
 
 pytestmark = pytest.mark.anyio
 
