@@ -166,6 +166,9 @@ def _serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from ..testing._chaos import ENDPOINTS, ChaosApp, ChaosServer
 
+    if not 0 <= args.port <= 65535:
+        print(f"httpx-resilient chaos-server: --port must be 0-65535, got {args.port}", file=err)
+        return 2
     app = ChaosApp(
         args.seed,
         rate=args.rate,

@@ -235,14 +235,23 @@ class PriorityQueueTransport(Layer):
 
     async def _shutdown(self) -> None:
         """Refuse new requests, fail every waiter, wait for calls in flight to return."""
-        self._closed = True
-        self._keeper = None
-        for waiter in self._slots.fail_all():
-            waiter.wake()
+        self.begin_close()
         if self._calls:
             if self._drained is None:
                 self._drained = anyio.Event()
             await self._drained.wait()
+
+    def begin_close(self) -> None:
+        """Refuse new requests and fail every waiter at once."""
+        self._closed = True
+        self._keeper = None
+        for waiter in self._slots.fail_all():
+            waiter.wake()
+
+    def reopen(self) -> None:
+        """Admit requests again after a close."""
+        self._closed = False
+        self._drained = None
 
     async def aclose(self) -> None:
         """Fail queued waiters with ``ClientClosedError``, let calls in flight return
