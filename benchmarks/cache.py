@@ -32,8 +32,8 @@ from typing import Any
 
 import httpx
 
-from httpx_resilient._cache import CacheTransport
 from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._cache.transport import CacheTransport
 from httpx_resilient._core.body import ReplayStream
 
 BODY = b'{"id": 123, "name": "example"}' * 8

@@ -1,39 +1,41 @@
 """Per-request cost of each layer, and of the full stack, over a bare MockTransport.
 
-Run: ``python benchmarks/overhead.py [--backend asyncio|trio] [--n 2000] [--rounds 9]``.
-Nothing waits: the rate limit is generous, nothing fails, so this is the hot path.
+Run: ``python benchmarks/overhead.py [--backend asyncio|trio] [--n 2000] [--rounds 9]
+[--face httpx|httpx2|both]``. Nothing waits: the rate limit is generous, nothing fails,
+so this is the hot path. ``--face both`` measures the httpx face (``httpx_resilient``)
+and the httpx2 face (``httpx_resilient.httpx2``) in the same rounds, interleaved, and
+prints the httpx2/httpx ratio of each variant.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
-
-import httpx
+from types import ModuleType
+from typing import Any
 
 from benchmarks._harness import measure, report, run, timer
-from httpx_resilient import (
-    CacheConfig,
-    CircuitBreakerConfig,
-    DedupConfig,
-    QueueConfig,
-    RateLimitConfig,
-    ResilientTransport,
-    RetryConfig,
-)
 
 BODY = b'{"id": 123, "name": "example"}'
+FACES = {"httpx": "httpx_resilient", "httpx2": "httpx_resilient.httpx2"}
+httpx: Any = None  # the package of the face being set up (httpx or httpx2)
 
 
-def app(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=BODY, headers={"Content-Type": "application/json"})
+def app_of(package: Any) -> Callable[[Any], Any]:
+    """The MockTransport handler, answering with the face's own Response."""
+
+    def app(request: Any) -> Any:
+        return package.Response(200, content=BODY, headers={"Content-Type": "application/json"})
+
+    return app
 
 
 LEVEL = "transport"
 URLS = [f"http://bench/items/{i}" for i in range(50)]
 
 
-def client_runner(make: Callable[[], httpx.AsyncBaseTransport]):  # type: ignore[no-untyped-def]
+def client_runner(make: Callable[[], Any]):  # type: ignore[no-untyped-def]
     """Run n GETs either through httpx.AsyncClient or straight at the transport.
 
     The transport level (the default) calls ``handle_async_request`` and reads the
@@ -41,8 +43,10 @@ def client_runner(make: Callable[[], httpx.AsyncBaseTransport]):  # type: ignore
     which otherwise drowns the differences being measured in noise.
     """
 
+    package = httpx  # the face's package, fixed when the variant is made
+
     async def through_client(n: int) -> float:
-        async with httpx.AsyncClient(transport=make()) as client:
+        async with package.AsyncClient(transport=make()) as client:
             start = timer()
             for i in range(n):
                 await client.get(URLS[i % 50])
@@ -53,7 +57,8 @@ def client_runner(make: Callable[[], httpx.AsyncBaseTransport]):  # type: ignore
         async with transport:
             start = timer()
             for i in range(n):
-                response = await transport.handle_async_request(httpx.Request("GET", URLS[i % 50]))
+                request = package.Request("GET", URLS[i % 50])
+                response = await transport.handle_async_request(request)
                 await response.aread()
             return timer() - start
 
@@ -63,45 +68,51 @@ def client_runner(make: Callable[[], httpx.AsyncBaseTransport]):  # type: ignore
     return go
 
 
-def variants() -> dict[str, Callable[[int], object]]:
-    mock = lambda: httpx.MockTransport(app)  # noqa: E731
-    rate = RateLimitConfig(max_requests=1e9)
-    breaker = CircuitBreakerConfig()
-    retry = RetryConfig()
+def variants(face: str = "httpx") -> dict[str, Callable[[int], object]]:
+    """Every variant, built on the given face (its package and its transports)."""
+    global httpx
+    httpx = importlib.import_module(face)
+    hr: ModuleType = importlib.import_module(FACES[face])
+    package = httpx
+    app = app_of(package)
+    mock = lambda: package.MockTransport(app)  # noqa: E731
+    rate = hr.RateLimitConfig(max_requests=1e9)
+    breaker = hr.CircuitBreakerConfig()
+    retry = hr.RetryConfig()
     return {
         "bare MockTransport": client_runner(mock),
         "rate limit": client_runner(
-            lambda: ResilientTransport(rate_limit=rate, metrics=False, inner=mock())
+            lambda: hr.ResilientTransport(rate_limit=rate, metrics=False, inner=mock())
         ),
         "circuit breaker": client_runner(
-            lambda: ResilientTransport(circuit_breaker=breaker, metrics=False, inner=mock())
+            lambda: hr.ResilientTransport(circuit_breaker=breaker, metrics=False, inner=mock())
         ),
         "retry": client_runner(
-            lambda: ResilientTransport(retry=retry, metrics=False, inner=mock())
+            lambda: hr.ResilientTransport(retry=retry, metrics=False, inner=mock())
         ),
         "rate limit + breaker + retry": client_runner(
-            lambda: ResilientTransport(
+            lambda: hr.ResilientTransport(
                 rate_limit=rate, circuit_breaker=breaker, retry=retry, metrics=False, inner=mock()
             )
         ),
         "queue": client_runner(
-            lambda: ResilientTransport(queue=QueueConfig(), metrics=False, inner=mock())
+            lambda: hr.ResilientTransport(queue=hr.QueueConfig(), metrics=False, inner=mock())
         ),
-        "metrics": client_runner(lambda: ResilientTransport(inner=mock())),
+        "metrics": client_runner(lambda: hr.ResilientTransport(inner=mock())),
         "dedup (no twin in flight)": client_runner(
-            lambda: ResilientTransport(dedup=DedupConfig(), metrics=False, inner=mock())
+            lambda: hr.ResilientTransport(dedup=hr.DedupConfig(), metrics=False, inner=mock())
         ),
         "cache miss (no-store)": client_runner(
-            lambda: ResilientTransport(cache=CacheConfig(), metrics=False, inner=mock())
+            lambda: hr.ResilientTransport(cache=hr.CacheConfig(), metrics=False, inner=mock())
         ),
         "full stack (all layers, miss)": client_runner(
-            lambda: ResilientTransport(
+            lambda: hr.ResilientTransport(
                 rate_limit=rate,
                 circuit_breaker=breaker,
                 retry=retry,
                 cache=True,
                 dedup=True,
-                queue=QueueConfig(),
+                queue=hr.QueueConfig(),
                 inner=mock(),
             )
         ),
@@ -114,15 +125,30 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--level", default="transport", choices=["transport", "client"])
+    parser.add_argument("--face", default="httpx", choices=["httpx", "httpx2", "both"])
     args = parser.parse_args()
     global LEVEL
     LEVEL = args.level
 
+    faces = ["httpx", "httpx2"] if args.face == "both" else [args.face]
+    table: dict[str, Callable[[int], object]] = {}
+    for face in faces:
+        table.update({f"{face}: {name}": v for name, v in variants(face).items()})
+    if args.face == "both":  # interleave the faces, so that both see the same noise
+        names = list(variants("httpx"))
+        table = {f"{face}: {name}": table[f"{face}: {name}"] for name in names for face in faces}
+
     async def bench() -> None:
-        medians = await measure(variants(), n=args.n, rounds=args.rounds)  # type: ignore[arg-type]
+        medians = await measure(table, n=args.n, rounds=args.rounds)  # type: ignore[arg-type]
         title = f"backend={args.backend} level={args.level} n={args.n} rounds={args.rounds}"
-        print(report(title, medians,
-                     "bare MockTransport"))  # fmt: skip
+        for face in faces:
+            mine = {k.split(": ", 1)[1]: v for k, v in medians.items() if k.startswith(face + ":")}
+            print(report(f"{title} face={face}", mine, "bare MockTransport"))
+        if args.face == "both":
+            print("httpx2 face / httpx face, per request:")
+            for name in names:
+                ratio = medians[f"httpx2: {name}"] / medians[f"httpx: {name}"]
+                print(f"  {name:<32} {ratio:6.3f}  ({(ratio - 1) * 100:+.1f} %)")
 
     run(bench, args.backend)
 

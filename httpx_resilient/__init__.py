@@ -2,117 +2,43 @@
 caching, a priority queue, metrics and health for any ``httpx.AsyncClient``.
 
 Pass ``transport=ResilientTransport(...)`` to a client; runs under asyncio and trio.
-Everything importable from here is public; every other module is private.
+Everything importable from here is public; every other module is private. For an
+``httpx2.AsyncClient``, import the same names from ``httpx_resilient.httpx2``.
+
+The names load on first use (PEP 562), so that importing the httpx2 face, which runs
+this module first, never imports httpx.
 """
 
+import importlib as _importlib
 import logging as _logging
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-from ._auth import Token, TokenAuth
-from ._breaker.config import CircuitBreakerConfig
-from ._breaker.transport import CircuitBreakerTransport
-from ._cache import CacheTransport, MemoryStorage, SQLiteStorage
-from ._cache.config import CacheConfig
-from ._client import RateLimitedAPIClient
-from ._core.clock import Clock, SystemClock
-from ._core.errors import (
-    CircuitOpenError,
-    ClientClosedError,
-    ConfigError,
-    ErrorType,
-    QueueFullError,
-    QueueTimeoutError,
-    RateLimitExceeded,
-    ResilienceError,
-    TimeoutBudgetExceeded,
-    classify,
-)
-from ._core.layer import Layer
-from ._core.snapshots import (
-    BreakerStatistics,
-    BucketState,
-    CacheStatistics,
-    CircuitState,
-    DedupStatistics,
-    QueueStatistics,
-    RateLimitStatistics,
-    RetryStatistics,
-)
-from ._dedup.config import DedupConfig
-from ._dedup.transport import DedupTransport
-from ._env import EnvironmentConfig, TimeoutConfig
-from ._metrics.config import AlertThresholds
-from ._metrics.health import HealthState, HealthStatus
-from ._metrics.otel import OTelTransport, instrument_otel
-from ._metrics.prometheus import PrometheusCollector
-from ._metrics.transport import ClientMetrics, MetricsTransport
-from ._queue.config import QueueConfig
-from ._queue.transport import PriorityQueueTransport
-from ._ratelimit.config import RateLimitConfig
-from ._ratelimit.transport import RateLimitTransport
-from ._redis.backend import RedisBackend
-from ._redis.storage import RedisStorage
-from ._retry.config import RetryBudget, RetryConfig
-from ._retry.transport import RetryTransport
-from ._stack import ResilientTransport
+if _TYPE_CHECKING:
+    from ._api import *  # noqa: F403
+    from ._api import __all__ as __all__
+    from ._api import __version__ as __version__
 
-__version__ = "0.1.0"
+from ._core.redact import install_log_redaction as _install_log_redaction
 
 # A library logs, the application decides where logs go: without this, Python's
 # last-resort handler would print our warnings to stderr when nothing is configured.
 _logging.getLogger("httpx_resilient").addHandler(_logging.NullHandler())
+# Every record of ours is redacted (message, extras, traceback) before any handler.
+_install_log_redaction()
 
-__all__ = [
-    "AlertThresholds",
-    "BreakerStatistics",
-    "BucketState",
-    "CacheConfig",
-    "CacheStatistics",
-    "CacheTransport",
-    "CircuitBreakerConfig",
-    "CircuitBreakerTransport",
-    "CircuitOpenError",
-    "CircuitState",
-    "ClientClosedError",
-    "ClientMetrics",
-    "Clock",
-    "ConfigError",
-    "DedupConfig",
-    "DedupStatistics",
-    "DedupTransport",
-    "EnvironmentConfig",
-    "ErrorType",
-    "HealthState",
-    "HealthStatus",
-    "Layer",
-    "MemoryStorage",
-    "MetricsTransport",
-    "OTelTransport",
-    "PriorityQueueTransport",
-    "PrometheusCollector",
-    "QueueConfig",
-    "QueueFullError",
-    "QueueStatistics",
-    "QueueTimeoutError",
-    "RateLimitConfig",
-    "RateLimitExceeded",
-    "RateLimitStatistics",
-    "RateLimitTransport",
-    "RateLimitedAPIClient",
-    "RedisBackend",
-    "RedisStorage",
-    "ResilienceError",
-    "ResilientTransport",
-    "RetryBudget",
-    "RetryConfig",
-    "RetryStatistics",
-    "RetryTransport",
-    "SQLiteStorage",
-    "SystemClock",
-    "TimeoutBudgetExceeded",
-    "TimeoutConfig",
-    "Token",
-    "TokenAuth",
-    "__version__",
-    "classify",
-    "instrument_otel",
-]
+
+def __getattr__(name: str) -> _Any:
+    """Load the httpx face's public names (``__all__`` included) on first use."""
+    if name.startswith("_") and name not in ("__all__", "__version__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    api = _importlib.import_module("httpx_resilient._api")
+    if name != "__all__" and name not in api.__all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(api, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__getattr__("__all__")))

@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import httpx
 
 from ._breaker.config import CircuitBreakerConfig
 from ._cache.config import CacheConfig
+from ._client_defaults import DEFAULT_QUEUE, DEFAULT_TIMEOUT, NETWORK_ARGS, default_queue
 from ._core.clock import SYSTEM_CLOCK, Clock, wall_time
 from ._core.errors import ClientClosedError, ConfigError
 from ._dedup.config import DedupConfig
@@ -54,12 +54,15 @@ if TYPE_CHECKING:
 
 __all__ = ["RateLimitedAPIClient"]
 
-# httpx.AsyncClient arguments that configure the default network transport.
-_TRANSPORT_ARGS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
-
 
 class RateLimitedAPIClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` whose requests pass through a ``ResilientTransport``.
+
+    Its defaults survive a real server: a priority queue bounds concurrency to the
+    pool's ``max_connections`` (100 when unset or None), and the default timeout is
+    ``httpx.Timeout(10.0, pool=None)``: requests wait in the queue (bounded by
+    ``max_queue_size`` and ``queue_timeout``) rather than time out in httpx's pool,
+    so client-side congestion never counts against the server's circuit breaker.
 
     Args:
         base_url: prefix for relative request URLs.
@@ -68,15 +71,23 @@ class RateLimitedAPIClient(httpx.AsyncClient):
         retry_config: a ``RetryConfig``; ``None``: no retries.
         cache: a ``CacheConfig`` (``True`` for defaults); ``None``: no cache.
         dedup: a ``DedupConfig`` (``True`` for defaults); ``None``: no de-duplication.
-        queue: a ``QueueConfig``; ``None``: no concurrency bound.
+        queue: a ``QueueConfig``, used as given; by default
+            ``QueueConfig(max_concurrency=<limits.max_connections, or 100>)``;
+            ``None`` turns the queue off.
         clock: one clock for every layer (tests pass ``testing.FakeClock``).
+        close_grace: seconds ``aclose()`` waits for requests in flight (default 5.0).
         **httpx_kwargs: anything ``httpx.AsyncClient`` takes. ``transport=`` becomes the
             stack's inner transport (a ready ``ResilientTransport`` is used as is, when no
-            layer config is given). ``verify``, ``cert``, ``http1``, ``http2``, ``limits``
-            and ``proxy`` configure the default inner ``httpx.AsyncHTTPTransport``, so
-            every request goes through the stack; environment proxy variables are not
-            read. ``timeout=`` also takes a ``TimeoutConfig``, whose ``total`` becomes
-            each request's ``timeout_budget``.
+            layer config is given). ``verify``, ``cert``, ``http1``, ``http2``,
+            ``limits``, ``proxy``, ``trust_env`` and ``retries`` go to the stack's default
+            inner transport, so every request, proxied or not, goes through the stack
+            (environment proxies are honoured when ``trust_env`` is true). ``timeout=``
+            also takes a ``TimeoutConfig``, whose ``total`` becomes each request's
+            ``timeout_budget``.
+
+    Raises:
+        ConfigError: a bad argument (``field`` names it), or network settings given
+            together with a ``transport=`` that would ignore them.
 
     Metrics are always kept: ``get_metrics()``, ``assess_health()``, ``health_check()``.
     """
@@ -90,48 +101,63 @@ class RateLimitedAPIClient(httpx.AsyncClient):
         retry_config: RetryConfig | None = None,
         cache: CacheConfig | bool | None = None,
         dedup: DedupConfig | bool | None = None,
-        queue: QueueConfig | None = None,
+        queue: QueueConfig | None = DEFAULT_QUEUE,
         clock: Clock | None = None,
+        close_grace: float | None = None,
         **httpx_kwargs: Any,
     ) -> None:
         inner = httpx_kwargs.pop("transport", None)
-        proxy = httpx_kwargs.pop("proxy", None)
+        network = {k: httpx_kwargs.pop(k) for k in NETWORK_ARGS if k in httpx_kwargs}
+        if "trust_env" in network:
+            httpx_kwargs["trust_env"] = network["trust_env"]
         self._budget: float | None = None
-        timeout = httpx_kwargs.get("timeout")
+        timeout = httpx_kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         if isinstance(timeout, TimeoutConfig):
             httpx_kwargs["timeout"] = timeout.to_httpx()
             self._budget = timeout.total
-        layers = (rate_limit, circuit_breaker, retry_config, cache, dedup, queue)
+        layers = (rate_limit, circuit_breaker, retry_config, cache, dedup)
         if isinstance(inner, ResilientTransport):
-            if any(layer is not None for layer in layers) or clock is not None:
+            given = bool(network) or close_grace is not None or clock is not None
+            if any(layer is not None for layer in layers) or given:
                 raise ConfigError(
                     "RateLimitedAPIClient.transport",
-                    "a ResilientTransport is used as is: pass layer configs to it, not here",
+                    "a ResilientTransport is used as is: pass layer configs and network "
+                    "settings to it, not here",
+                )
+            if queue is not DEFAULT_QUEUE:
+                raise ConfigError(
+                    "RateLimitedAPIClient.transport",
+                    "a ResilientTransport is used as is: pass queue= to it, not here",
                 )
             stack = inner
         else:
-            if inner is None:
-                net = {k: httpx_kwargs[k] for k in _TRANSPORT_ARGS if k in httpx_kwargs}
-                inner = httpx.AsyncHTTPTransport(proxy=proxy, **net)
-            elif proxy is not None:
-                raise ConfigError(
-                    "RateLimitedAPIClient.proxy", "configure the proxy on your own transport="
+            if queue is DEFAULT_QUEUE:
+                queue = default_queue(network.get("limits"))
+            try:
+                stack = ResilientTransport(
+                    rate_limit=rate_limit,
+                    circuit_breaker=circuit_breaker,
+                    retry=retry_config,
+                    cache=cache,
+                    dedup=dedup,
+                    queue=queue,
+                    inner=inner,
+                    clock=clock,
+                    close_grace=5.0 if close_grace is None else close_grace,
+                    **network,
                 )
-            stack = ResilientTransport(
-                rate_limit=rate_limit,
-                circuit_breaker=circuit_breaker,
-                retry=retry_config,
-                cache=cache,
-                dedup=dedup,
-                queue=queue,
-                inner=inner,
-                clock=clock,
-            )
+            except ConfigError as exc:
+                if exc.field in {f"ResilientTransport.{name}" for name in network}:
+                    name = exc.field.rpartition(".")[2]
+                    raise ConfigError(
+                        f"RateLimitedAPIClient.{name}",
+                        "configures the default network transport, so it cannot be "
+                        "combined with transport=: set it on your own transport",
+                    ) from exc
+                raise
         self._stack = stack
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
-        self._active = 0
         self._closing = False
-        self._drained: anyio.Event | None = None
         super().__init__(base_url=base_url, transport=stack, **httpx_kwargs)
 
     @classmethod
@@ -191,36 +217,19 @@ class RateLimitedAPIClient(httpx.AsyncClient):
     ) -> httpx.Response:
         if self._closing or self.is_closed:
             raise ClientClosedError("the client is closed", request=request)
-        self._active += 1
-        try:
-            return await super().send(
-                request, stream=stream, auth=auth, follow_redirects=follow_redirects
-            )
-        finally:
-            self._active -= 1
-            if self._active == 0 and self._drained is not None:
-                self._drained.set()
+        return await super().send(
+            request, stream=stream, auth=auth, follow_redirects=follow_redirects
+        )
 
     async def aclose(self, *, grace: float | None = None) -> None:
-        """Close the client: queued waiters fail with ``ClientClosedError``.
-
-        Args:
-            grace: first refuse new requests and wait up to this many seconds (on the
-                client's clock) for requests in flight to finish (a ``stream()`` counts
-                until its headers arrive). ``None`` (default) closes at once.
+        """Close the client and its stack: new requests are refused, queued waiters
+        fail with ``ClientClosedError`` at once, requests in flight (an open streamed
+        body counts) get up to ``grace`` seconds on the client's clock (default: the
+        stack's ``close_grace``, 5.0) and then fail with ``ClientClosedError``.
         """
         self._closing = True
-        if grace is not None and self._active and not self.is_closed:
-            self._drained = drained = anyio.Event()
-            async with anyio.create_task_group() as tg:
-
-                async def give_up() -> None:
-                    await self._clock.sleep(grace)
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(give_up)
-                await drained.wait()
-                tg.cancel_scope.cancel()
+        if not self.is_closed:
+            await self._stack.aclose(grace=grace)
         await super().aclose()
 
     def _extensions(self, given: Mapping[str, Any] | None, priority: int | None) -> dict[str, Any]:

@@ -3,11 +3,16 @@
 Every variable is ``<prefix><NAME>`` (prefix ``API_`` by default). An unset or empty
 variable takes its default. A value that does not parse, or that the config rejects,
 raises ``ConfigError`` whose ``field`` is the variable's name; the value itself is
-quoted only when the name does not suggest a secret.
+quoted only when the name does not suggest a secret. A ``<prefix>*`` variable that is
+not ours but close to one of our names (a typo such as ``API_RATE_LIMT``) is named in
+one WARNING on the ``httpx_resilient`` logger (names only, never values); other
+``<prefix>*`` variables (``API_KEY``) belong to the application and are left alone.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -23,6 +28,8 @@ from ._ratelimit.config import RateLimitConfig
 from ._retry.config import RetryBudget, RetryConfig
 
 __all__ = ["EnvironmentConfig", "TimeoutConfig"]
+
+logger = logging.getLogger("httpx_resilient")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +192,24 @@ _DEFAULTS: dict[tuple[str, str], Any] = {
 _SWITCHES = {"RATE_LIMIT": "rate", "CB_FAILURE_THRESHOLD": "cb", "QUEUE_MAX_CONCURRENCY": "queue"}
 
 
+def _warn_unknown(prefix: str, env: Mapping[str, str]) -> None:
+    """Log one WARNING naming ``<prefix>*`` variables that look like misspelled ours."""
+    known = [suffix for suffix, *_ in _VARIABLES]
+    suspects = []
+    for var in env:
+        if not var.startswith(prefix) or var[len(prefix) :] in known:
+            continue
+        close = difflib.get_close_matches(var[len(prefix) :], known, n=1, cutoff=0.8)
+        if close:
+            suspects.append(f"{var} (did you mean {prefix}{close[0]}?)")
+    if suspects:
+        logger.warning(
+            "ignoring unknown environment variables: %s",
+            ", ".join(sorted(suspects)),
+            extra={"unknown_variables": sorted(suspects)},
+        )
+
+
 def _is_secret(name: str) -> bool:
     upper = name.upper()
     return any(word in upper for word in _SECRET_WORDS)
@@ -228,6 +253,7 @@ class EnvironmentConfig:
                 ``field`` is the variable's name.
         """
         env = os.environ if environ is None else environ
+        _warn_unknown(prefix, env)
         values: dict[str, dict[str, Any]] = {
             target: {} for target in ("rate", "cb", "retry", "budget", "timeout", "queue")
         }

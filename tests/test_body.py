@@ -125,3 +125,10 @@ async def test_closing_a_half_read_body_finishes_its_generator_at_once() -> None
     assert finished == []
     await response.aclose()
     assert finished == ["closed"]  # not left to the garbage collector
+
+
+async def test_replay_chunk_is_16_kib() -> None:
+    """DESIGN "Bodies and lifecycle": replays use 16 KiB chunks (a bomb stays small)."""
+    assert CHUNK_SIZE == 16 * 1024
+    chunks = await collect(ReplayStream(b"z" * 100_000))
+    assert [len(c) for c in chunks] == [16 * 1024] * 6 + [100_000 - 6 * 16 * 1024]

@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from httpx_resilient._cache import CacheTransport, MemoryStorage, SQLiteStorage
 from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._cache.memory import MemoryStorage
+from httpx_resilient._cache.sqlite import SQLiteStorage
+from httpx_resilient._cache.transport import CacheTransport
 from httpx_resilient.testing import FakeClock
 from tests.loopback import LoopbackServer, Reply, Seen
 

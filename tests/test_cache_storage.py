@@ -12,9 +12,10 @@ import anyio
 import httpx
 import pytest
 
-from httpx_resilient._cache import CacheEntry, CacheStorage, MemoryStorage, SQLiteStorage
 from httpx_resilient._cache.keys import primary_key, url_key, url_text, variant_key
-from httpx_resilient._cache.storage import ENTRY_OVERHEAD
+from httpx_resilient._cache.memory import MemoryStorage
+from httpx_resilient._cache.sqlite import SQLiteStorage
+from httpx_resilient._cache.storage import ENTRY_OVERHEAD, CacheEntry, CacheStorage
 from httpx_resilient._core.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
@@ -242,7 +243,8 @@ async def test_keys_never_contain_url_or_credentials() -> None:
 WRITER = textwrap.dedent(
     """
     import sys, anyio, httpx
-    from httpx_resilient._cache import CacheTransport, SQLiteStorage
+    from httpx_resilient._cache.sqlite import SQLiteStorage
+    from httpx_resilient._cache.transport import CacheTransport
     from httpx_resilient._cache.config import CacheConfig
 
     async def main():
@@ -264,8 +266,8 @@ WRITER = textwrap.dedent(
 
 
 async def test_sqlite_shared_between_processes(tmp_path: Path) -> None:
-    from httpx_resilient._cache import CacheTransport
     from httpx_resilient._cache.config import CacheConfig
+    from httpx_resilient._cache.transport import CacheTransport
 
     path = tmp_path / "multi.db"
     result = await anyio.run_process([sys.executable, "-c", WRITER, str(path)], check=False)

@@ -104,6 +104,7 @@ def test_fetch_writes_json_lines(
     reset = by_url[(f"{url}/reset", False)]
     assert reset["status"] is None
     assert reset["error"]
+    assert reset["attempts"] == 3  # a failure that was retried says how often
     assert all(isinstance(record["elapsed"], float) for record in records)
     assert server_saw["endpoints"] == {"/ok": 1, "/flaky": 3, "/cacheable": 1, "/reset": 3}
 
@@ -154,6 +155,16 @@ def test_chaos_server_command_reports_a_taken_port() -> None:
         port = url.rsplit(":", 1)[1]
         assert main(["chaos-server", "--port", port], out=io.StringIO(), err=err) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in err.getvalue()
+
+
+def test_chaos_server_port_out_of_range_is_one_line_and_status_2() -> None:
+    command = [sys.executable, "-m", "httpx_resilient", "chaos-server", "--port", "99999"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "httpx-resilient chaos-server: --port must be 0-65535, got 99999"
+    ]
 
 
 def _default_sigint() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import httpx
 import pytest
@@ -284,3 +285,29 @@ def test_timeout_config_maps_onto_httpx() -> None:
     assert TimeoutConfig().to_httpx() == httpx.Timeout(10)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.read = 2  # type: ignore[misc]
+
+
+def test_misspelled_variables_are_named_in_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="httpx_resilient"):
+        env = load(
+            API_RATE_LIMT="5",  # typo: ignored, but named
+            API_RETRY_MAX_RETRISE="9",  # typo: ignored, but named
+            API_KEY="s3cr3t-value",  # the application's own: not ours, not named
+            API_RATE_LIMIT="20",
+        )
+    assert env.rate_limit == RateLimitConfig(20, 60)
+    records = [r for r in caplog.records if r.name == "httpx_resilient"]
+    assert len(records) == 1
+    assert records[0].levelno == logging.WARNING
+    message = records[0].getMessage()
+    assert "API_RATE_LIMT (did you mean API_RATE_LIMIT?)" in message
+    assert "API_RETRY_MAX_RETRISE (did you mean API_RETRY_MAX_RETRIES?)" in message
+    assert "API_KEY" not in message
+    assert "s3cr3t" not in message
+    assert "5" not in message.replace("API_", "")  # names only, never values
+
+
+def test_known_variables_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="httpx_resilient"):
+        load(**ALL)
+    assert [r for r in caplog.records if r.name == "httpx_resilient"] == []

@@ -334,7 +334,7 @@ async def test_alert_hook_fires_once_per_crossing(caplog: pytest.LogCaptureFixtu
     metrics = MetricsTransport(
         ScriptedTransport(handler),
         clock=FakeClock(),
-        thresholds=AlertThresholds(min_success_rate=80.0, max_error_rate=50.0),
+        thresholds=AlertThresholds(min_success_rate=80.0, max_error_rate=50.0, min_requests=1),
         on_alert=alerts.append,
         alert_interval=0.0,
     )
@@ -373,6 +373,7 @@ async def test_alerts_are_checked_at_most_once_per_interval() -> None:
     metrics = MetricsTransport(
         ScriptedTransport(lambda r: httpx.Response(503)),
         clock=clock,
+        thresholds=AlertThresholds(min_requests=1),
         on_alert=alerts.append,
         alert_interval=5.0,
     )
@@ -397,6 +398,7 @@ async def test_a_failing_alert_hook_never_breaks_requests(
     metrics = MetricsTransport(
         ScriptedTransport(lambda r: httpx.Response(500)),
         clock=FakeClock(),
+        thresholds=AlertThresholds(min_requests=1),
         on_alert=hook,
         alert_interval=0.0,
     )

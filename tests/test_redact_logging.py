@@ -123,7 +123,7 @@ async def test_sentinel_is_nowhere(caplog: pytest.LogCaptureFixture) -> None:
     metrics = MetricsTransport(
         queue,
         clock=clock,
-        thresholds=AlertThresholds(min_success_rate=99.0),
+        thresholds=AlertThresholds(min_success_rate=99.0, min_requests=1),
         on_alert=lambda status: None,
         alert_interval=0.0,
     )

@@ -27,14 +27,16 @@ from httpx_resilient._breaker.config import CircuitBreakerConfig
 from httpx_resilient._breaker.policy import NOT_ADMITTED, BreakerPolicy
 from httpx_resilient._breaker.shared import SharedCircuitBreakerTransport
 from httpx_resilient._breaker.transport import CircuitBreakerTransport
-from httpx_resilient._cache import CacheEntry, CacheStorage, CacheTransport
 from httpx_resilient._cache.config import CacheConfig
+from httpx_resilient._cache.storage import CacheEntry, CacheStorage
+from httpx_resilient._cache.transport import CacheTransport
 from httpx_resilient._core.errors import (
     CircuitOpenError,
     ConfigError,
     RateLimitExceeded,
     ResilienceError,
 )
+from httpx_resilient._core.outcomes import Refused
 from httpx_resilient._core.snapshots import CircuitState
 from httpx_resilient._ratelimit.backend import InProcessBackend, RateLimitBackend
 from httpx_resilient._ratelimit.bucket import Limit
@@ -420,8 +422,9 @@ async def test_a_lost_probe_is_forgotten_after_its_lease(prefix: str) -> None:
         await store.settle("k", first, True, 0.0, None)
         lost = await store.admit("k", 5.0, get())
         assert lost.number & 1
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(Refused, match="circuit breaker") as refused:  # the face names it
             await store.admit("k", 30.0, get())
+        assert refused.value.kind == "CircuitOpenError"
         probe = await store.admit("k", 65.0, get())
         assert probe.number > lost.number
         await store.settle("k", lost, True, 66.0, None)  # stale: ignored
@@ -454,8 +457,9 @@ async def test_lua_breakers_match_the_in_process_policy(
             if op < 0.75 or (op < 0.9 and not held):
                 expected = reference.admit("k", now)
                 if expected == NOT_ADMITTED:
-                    with pytest.raises(CircuitOpenError) as refused:
+                    with pytest.raises(Refused) as refused:  # the face's transport names it
                         await store.admit("k", now, get())
+                    assert refused.value.kind == "CircuitOpenError"
                     assert refused.value.retry_after == pytest.approx(
                         reference.retry_after("k", now)
                     )
@@ -638,7 +642,8 @@ async def test_fail_open_uses_local_state_counts_and_warns_once_without_the_pass
         assert cb.statistics().rejected == 1
         assert cb.statistics().opens == 1
         stats = backend.statistics()
-        assert (stats.errors, stats.fallbacks, stats.outages) == (2, 6, 1)
+        # One outage state per backend: the breaker skipped Redis after the limiter's failure.
+        assert (stats.errors, stats.fallbacks, stats.outages) == (1, 6, 1)
         assert not stats.available
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "Redis" in r.msg]
     assert len(warnings) == 1
@@ -670,7 +675,7 @@ async def test_redis_coming_back_ends_the_outage(
 
     caplog.set_level(logging.INFO, logger="httpx_resilient")
     clock = FakeClock()
-    async with RedisBackend(URL, prefix=prefix) as backend:
+    async with RedisBackend(URL, prefix=prefix, backoff=1.5, clock=clock) as backend:
         real = backend.connection.run
         down = True
 
@@ -687,12 +692,16 @@ async def test_redis_coming_back_ends_the_outage(
         )
         for _ in range(3):
             assert await send(transport) == 200
-        assert backend.statistics().errors == 1  # tried once, then local for a second
+        assert backend.statistics().errors == 1  # tried once, then local for the backoff
         down = False
-        clock.advance(1.0)
+        clock.advance(1.4)
+        assert await send(transport) == 200  # still inside the backoff: local
+        assert not backend.statistics().available
+        clock.advance(0.1)
         assert await send(transport) == 200
         assert backend.statistics().available
     assert float(redis("HGET", f"{prefix}rl:5/3600s/5:global", "t")) == pytest.approx(4.0, abs=0.05)
+    assert backend.statistics().errors == 1
     messages = [r.getMessage() for r in caplog.records]
     assert sum("unreachable" in m for m in messages) == 1
     assert sum("reachable again" in m for m in messages) == 1
@@ -779,3 +788,23 @@ def test_the_package_imports_without_coredis() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "httpx_resilient[redis]" in done.stdout
+
+
+async def test_the_shared_breakers_local_view_is_bounded(prefix: str) -> None:
+    async with RedisBackend(URL, prefix=prefix) as backend:
+
+        def bad_host_fails(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(503 if request.url.host == "bad.test" else 200)
+
+        cb = breaker(
+            backend, bad_host_fails, failure_threshold=1, recovery_timeout=3600, max_keys=50
+        )
+        await send(cb, "http://bad.test/")  # opens it, in Redis and in the view
+        for i in range(120):
+            await send(cb, f"http://h{i}.test/")
+        store = cb._store
+        assert len(store.view) <= 51  # CLOSED ones dropped, the OPEN one kept
+        assert store.view["bad.test"] is CircuitState.OPEN
+        assert len(store._refused) <= 50
+        with pytest.raises(CircuitOpenError):
+            await send(cb, "http://bad.test/")

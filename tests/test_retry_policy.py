@@ -12,6 +12,7 @@ import tenacity
 from httpx_resilient._core.errors import (
     CircuitOpenError,
     ClientClosedError,
+    ConfigError,
     QueueFullError,
     QueueTimeoutError,
     RateLimitExceeded,
@@ -263,8 +264,10 @@ def test_extension_overrides() -> None:
     assert not policy.allows(
         request("POST", headers={"Idempotency-Key": "k"}, extensions={"retry": False})
     )
-    # Only the booleans count: a truthy non-bool is not an opt-in.
-    assert not policy.allows(request("POST", extensions={"retry": "yes"}))
+    # Only the booleans count: anything else is refused, not read as truthy or falsy.
+    for odd in ("yes", "no", 0, 1):
+        with pytest.raises(ConfigError, match="extensions.retry"):
+            policy.allows(request("POST", extensions={"retry": odd}))
 
 
 def test_custom_retry_methods_are_case_insensitive() -> None:

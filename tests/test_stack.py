@@ -11,7 +11,6 @@ from httpx_resilient import (
     CircuitBreakerConfig,
     CircuitBreakerTransport,
     CircuitOpenError,
-    ClientClosedError,
     ConfigError,
     DedupTransport,
     MetricsTransport,
@@ -97,7 +96,7 @@ def test_bad_arguments_raise_config_error_naming_the_field(
     assert info.value.field == field
 
 
-async def test_lifecycle_is_forwarded_once_and_closed_transport_refuses() -> None:
+async def test_lifecycle_is_forwarded_once_and_a_closed_transport_reopens() -> None:
     inner = ScriptedTransport(lambda request: httpx.Response(200))
     transport = full_stack(inner, FakeClock(autojump=True))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
@@ -105,8 +104,13 @@ async def test_lifecycle_is_forwarded_once_and_closed_transport_refuses() -> Non
         assert (await client.get("/")).status_code == 200
     assert inner.exited == 1
     assert inner.closed == 1
-    with pytest.raises(ClientClosedError):
-        await transport.handle_async_request(httpx.Request("GET", "http://api/"))
+    # As httpx.AsyncHTTPTransport: the next request (from another client) reopens it.
+    response = await transport.handle_async_request(httpx.Request("GET", "http://api/"))
+    assert response.status_code == 200
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        assert inner.entered == 2
+        assert (await client.get("/")).status_code == 200
+    assert inner.exited == 2
 
 
 async def test_fresh_cache_hit_spends_no_token_and_no_network() -> None:

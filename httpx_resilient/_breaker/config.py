@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-import httpx
-
-from .._core.errors import ConfigError
 from .._core.keys import KeyFunc
+from .._core.outcomes import ConfigError
 from .._core.validate import int_at_least, key_choice, number, optional_positive, positive
 
 __all__ = ["FailurePredicate", "CircuitBreakerConfig"]
 
-FailurePredicate = Callable[["httpx.Response | BaseException"], bool]
+# A response (httpx or httpx2, by face) or an exception -> whether it is a failure.
+FailurePredicate: TypeAlias = Callable[[Any], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +35,9 @@ class CircuitBreakerConfig:
         is_failure: ``(response_or_exception) -> bool`` replacing the default rule
             (network errors, timeouts and 5xx are failures; 4xx, 429 included, are not).
         backend: where breaker state lives; ``None`` is in process.
+        max_keys: breaker records kept in this process (default 10,000): past it the
+            least recently used idle CLOSED ones are dropped (a new one starts fresh);
+            OPEN and HALF_OPEN ones are kept until they close.
     """
 
     failure_threshold: int = 5
@@ -49,6 +51,7 @@ class CircuitBreakerConfig:
     slow_call_duration: float | None = None
     is_failure: FailurePredicate | None = None
     backend: Any = None
+    max_keys: int = 10_000
 
     def __post_init__(self) -> None:
         o = "CircuitBreakerConfig"
@@ -67,5 +70,6 @@ class CircuitBreakerConfig:
         positive(o, "window_seconds", self.window_seconds)
         int_at_least(o, "minimum_calls", self.minimum_calls, 1)
         optional_positive(o, "slow_call_duration", self.slow_call_duration)
+        int_at_least(o, "max_keys", self.max_keys, 1)
         if self.is_failure is not None and not callable(self.is_failure):
             raise ConfigError(f"{o}.is_failure", "must be callable or None")

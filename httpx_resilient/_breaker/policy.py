@@ -13,15 +13,23 @@ are the only operations a shared store needs, each one read-modify-write of one 
 
 Failure-rate mode counts calls and failures in ``WINDOW_BUCKETS`` time buckets that
 span ``window_seconds``, so memory stays bounded whatever the traffic.
+
+The records are kept in least-recently-used order, at most ``config.max_keys`` of
+them: a new key drops the least recently used CLOSED record without a probe in flight
+(a fresh record behaves the same, bar a partial count of failures). OPEN and HALF_OPEN
+records are kept until they close, so the bound can be exceeded only by breakers that
+are open. Each call costs O(1): one ``move_to_end``, and an eviction looks at a few
+records at most.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .._core.snapshots import CircuitState
 from .config import CircuitBreakerConfig
+from .record import WINDOW_BUCKETS, BreakerRecord, clear_window
 
 __all__ = ["NOT_ADMITTED", "WINDOW_BUCKETS", "BreakerPolicy", "BreakerRecord", "Transition"]
 
@@ -30,44 +38,7 @@ CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.H
 NOT_ADMITTED = -1
 """Returned instead of a ticket when the call may not go ahead."""
 
-WINDOW_BUCKETS = 20
-"""Time buckets in the failure-rate window."""
-
 Transition = Callable[[str, CircuitState, CircuitState], None]
-
-
-@dataclass(slots=True)
-class BreakerRecord:
-    """The whole state of one breaker, as plain fields (fit for a hash in a shared store).
-
-    Attributes:
-        state: the stored state; an OPEN breaker whose timeout passed becomes HALF_OPEN
-            on the next read.
-        generation: bumped on every state change and reset; tickets carry it.
-        failures: consecutive failures while CLOSED.
-        successes: consecutive probe successes while HALF_OPEN.
-        probes: probes in flight while HALF_OPEN.
-        opened_at: when it last opened (the clock's seconds).
-        isolated: held OPEN by hand until ``reset``.
-        bucket: index (``floor(now / width)``) of the newest window bucket.
-        window_calls: calls counted in the window.
-        window_failures: failures (slow calls included) counted in the window.
-        calls: calls per bucket (a ring; empty unless failure-rate mode is on).
-        failed: failures per bucket (a ring, like ``calls``).
-    """
-
-    state: CircuitState = CLOSED
-    generation: int = 0
-    failures: int = 0
-    successes: int = 0
-    probes: int = 0
-    opened_at: float = 0.0
-    isolated: bool = False
-    bucket: int = 0
-    window_calls: int = 0
-    window_failures: int = 0
-    calls: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
 
 
 class BreakerPolicy:
@@ -92,7 +63,8 @@ class BreakerPolicy:
         self._width = config.window_seconds / WINDOW_BUCKETS
         self._slow = config.slow_call_duration if self.rate_mode else None
         self._on_transition = on_transition
-        self._records: dict[str, BreakerRecord] = {}
+        self._records: OrderedDict[str, BreakerRecord] = OrderedDict()
+        self._max_keys = config.max_keys
         self.opens = 0
         self.rejected = 0
 
@@ -101,9 +73,12 @@ class BreakerPolicy:
 
         The hot path: on ``NOT_ADMITTED`` the caller reads the clock and calls ``admit``.
         """
-        rec = self._records.get(key)
+        records = self._records
+        rec = records.get(key)
         if rec is None:
-            rec = self._records[key] = self._new_record()
+            rec = self._add(key)
+        else:
+            records.move_to_end(key)
         if rec.state is CLOSED:
             return rec.generation << 1
         return NOT_ADMITTED
@@ -217,6 +192,22 @@ class BreakerPolicy:
         """The state of every key seen so far (due OPEN breakers turn HALF_OPEN)."""
         return {key: self._current(key, rec, now) for key, rec in list(self._records.items())}
 
+    def peek(self, now: float) -> tuple[dict[str, CircuitState], int]:
+        """States at ``now`` and probes in flight, changing nothing (safe from any thread).
+
+        A due OPEN breaker reads HALF_OPEN; it turns so on its next call.
+        """
+        timeout = self.config.recovery_timeout
+        states: dict[str, CircuitState] = {}
+        probes = 0
+        for key, rec in list(self._records.items()):  # one atomic copy
+            state = rec.state
+            if state is OPEN and not rec.isolated and now >= rec.opened_at + timeout:
+                state = HALF_OPEN
+            states[key] = state
+            probes += rec.probes
+        return states, probes
+
     def record(self, key: str) -> BreakerRecord | None:
         """The live record of ``key`` (for inspection and tests; do not mutate)."""
         return self._records.get(key)
@@ -232,10 +223,34 @@ class BreakerPolicy:
         return BreakerRecord(calls=[0] * WINDOW_BUCKETS, failed=[0] * WINDOW_BUCKETS)
 
     def _get(self, key: str) -> BreakerRecord:
-        rec = self._records.get(key)
+        records = self._records
+        rec = records.get(key)
         if rec is None:
-            rec = self._records[key] = self._new_record()
+            return self._add(key)
+        records.move_to_end(key)
         return rec
+
+    def _add(self, key: str) -> BreakerRecord:
+        """A new CLOSED record for ``key``, dropping idle CLOSED ones over ``max_keys``."""
+        records = self._records
+        if len(records) >= self._max_keys:
+            self._evict()
+        rec = records[key] = self._new_record()
+        return rec
+
+    def _evict(self) -> None:
+        """Drop the least recently used idle CLOSED record (looks at a few, at most).
+
+        Open or half-open records met on the way go to the back: they are kept, and an
+        eviction stays O(1) however many breakers are open.
+        """
+        records = self._records
+        for _ in range(min(8, len(records))):
+            key, rec = next(iter(records.items()))
+            if rec.state is CLOSED and rec.probes == 0:
+                del records[key]
+                return
+            records.move_to_end(key)
 
     def _current(self, key: str, rec: BreakerRecord, now: float) -> CircuitState:
         if (
@@ -264,7 +279,7 @@ class BreakerPolicy:
             if old is not OPEN:
                 self.opens += 1
         if rec.calls:
-            _clear_window(rec)
+            clear_window(rec)
         if old is not new and self._on_transition is not None:
             self._on_transition(key, old, new)
 
@@ -274,7 +289,7 @@ class BreakerPolicy:
         calls, bad = rec.calls, rec.failed
         step = index - rec.bucket
         if step >= WINDOW_BUCKETS:
-            _clear_window(rec)
+            clear_window(rec)
             rec.bucket = index
         elif step > 0:
             for i in range(rec.bucket + 1, index + 1):
@@ -295,8 +310,3 @@ class BreakerPolicy:
         return (
             calls >= self.config.minimum_calls and rec.window_failures * 100 >= self._rate * calls
         )
-
-
-def _clear_window(rec: BreakerRecord) -> None:
-    rec.calls[:] = rec.failed[:] = [0] * WINDOW_BUCKETS
-    rec.window_calls = rec.window_failures = 0

@@ -14,7 +14,8 @@ from __future__ import annotations
 import httpx
 
 from .._core.clock import Clock
-from .._core.errors import ConfigError
+from .._core.errors import ConfigError, refusal
+from .._core.outcomes import Refused
 from .._core.snapshots import BreakerStatistics, CircuitState
 from .config import CircuitBreakerConfig
 from .store import BreakerStore
@@ -58,7 +59,10 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
         key = self._key(request)
         clock = self._clock
         store = self._store
-        ticket = await store.admit(key, clock.now(), request)
+        try:
+            ticket = await store.admit(key, clock.now(), request)
+        except Refused as refused:  # shared code refuses; this face names the error
+            raise refusal(refused, request) from refused.__cause__
         start = clock.now() if self._time_calls else 0.0
         self._in_flight += 1
         failed: bool | None = None
@@ -87,17 +91,23 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
             return self._store.view[key]
         return self._policy.state(key, self._clock.now())
 
+    async def _control(self, key: str, mode: str, now: float) -> CircuitState:
+        try:
+            return await self._store.control(key, mode, now)
+        except Refused as refused:  # the backend is out in "raise" mode
+            raise refusal(refused) from refused.__cause__
+
     async def astate(self, key: str) -> CircuitState:
         """The shared state of the breaker for ``key`` now."""
-        return await self._store.control(key, "state", self._clock.now())
+        return await self._control(key, "state", self._clock.now())
 
     async def aforce_open(self, key: str) -> None:
         """Open the shared breaker for ``key``; it recovers after ``recovery_timeout``."""
-        await self._store.control(key, "open", self._clock.now())
+        await self._control(key, "open", self._clock.now())
 
     async def aisolate(self, key: str) -> None:
         """Open the shared breaker for ``key`` and hold it open until ``areset``."""
-        await self._store.control(key, "isolate", self._clock.now())
+        await self._control(key, "isolate", self._clock.now())
 
     async def areset(self, key: str | None = None) -> None:
         """Close the shared breaker for ``key`` (every breaker under the prefix for None).
@@ -105,9 +115,12 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
         Other processes that cached an OPEN verdict keep refusing until its retry time.
         """
         now = self._clock.now()
-        keys = [key] if key is not None else await self._store.keys(now)
+        try:
+            keys = [key] if key is not None else await self._store.keys(now)
+        except Refused as refused:
+            raise refusal(refused) from refused.__cause__
         for k in keys:
-            await self._store.control(k, "reset", now)
+            await self._control(k, "reset", now)
         self._policy.reset(key)
 
     def _manual(self, name: str) -> RuntimeError:
@@ -128,12 +141,12 @@ class SharedCircuitBreakerTransport(CircuitBreakerTransport):
     def statistics(self) -> BreakerStatistics:
         """Like the in-process layer's; states are as this process last saw them."""
         store, policy = self._store, self._policy
-        states = policy.states(self._clock.now())
+        states, probes = policy.peek(self._clock.now())
         states.update(store.view)
         return BreakerStatistics(
             states=states,
             opens=store.opens + policy.opens,
             rejected=store.rejected + policy.rejected,
-            probes_in_flight=store.probes + policy.probes_in_flight,
+            probes_in_flight=store.probes + probes,
             calls_in_flight=self._in_flight,
         )

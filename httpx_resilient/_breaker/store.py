@@ -6,9 +6,10 @@ only knows this protocol, so it never imports a backend.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import httpx
+if TYPE_CHECKING:
+    from .._core.faces import AnyRequest
 
 from .._core.snapshots import CircuitState
 
@@ -31,7 +32,7 @@ class BreakerStore(Protocol):
     rejected: int
     probes: int
 
-    async def admit(self, key: str, now: float, request: httpx.Request) -> Any:
+    async def admit(self, key: str, now: float, request: AnyRequest) -> Any:
         """Admit a call or raise ``CircuitOpenError``; returns a ticket to settle."""
 
     async def settle(

@@ -265,12 +265,17 @@ class CircuitBreakerTransport(Layer):
         self._policy.reset(key)
 
     def statistics(self) -> BreakerStatistics:
-        """A snapshot: state per key, opens, rejections, probes and calls in flight."""
+        """A snapshot: state per key, opens, rejections, probes and calls in flight.
+
+        Reads only, so it may run in any thread, with or without an event loop: a due
+        OPEN breaker shows HALF_OPEN without being moved (its next call moves it).
+        """
         policy = self._policy
+        states, probes = policy.peek(self._clock.now())
         return BreakerStatistics(
-            states=policy.states(self._clock.now()),
+            states=states,
             opens=policy.opens,
             rejected=policy.rejected,
-            probes_in_flight=policy.probes_in_flight,
+            probes_in_flight=probes,
             calls_in_flight=self._in_flight,
         )

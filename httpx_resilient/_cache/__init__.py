@@ -1,16 +1,11 @@
 """HTTP cache layer (RFC 9111): ``CacheTransport`` and its storages.
 
-- ``CacheTransport(inner, config, *, clock=None)``: the transport.
-- ``CacheStorage``: the async protocol a storage implements; ``CacheEntry`` its record.
-- ``MemoryStorage``: in-process LRU bounded by entries and bytes (the default).
-- ``SQLiteStorage(path)``: a SQLite file, safe for several processes.
+- ``transport.CacheTransport(inner, config, *, clock=None)``: the transport.
+- ``storage.CacheStorage``: the async protocol a storage implements; ``CacheEntry`` its
+  record.
+- ``memory.MemoryStorage``: in-process LRU bounded by entries and bytes (the default).
+- ``sqlite.SQLiteStorage(path)``: a SQLite file, safe for several processes.
+
+Import from the modules: this package imports none of them, so that the httpx2 face can
+use the shared ones (config, storages) without importing httpx.
 """
-
-from __future__ import annotations
-
-from .memory import MemoryStorage
-from .sqlite import SQLiteStorage
-from .storage import CacheEntry, CacheStorage
-from .transport import CacheTransport
-
-__all__ = ["CacheEntry", "CacheStorage", "CacheTransport", "MemoryStorage", "SQLiteStorage"]

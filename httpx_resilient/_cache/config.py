@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._core.errors import ConfigError
+from .._core.credentials import credential_names
+from .._core.outcomes import ConfigError
 from .._core.validate import MIB, int_at_least, non_negative
 
 __all__ = ["CacheConfig"]
@@ -26,6 +27,10 @@ class CacheConfig:
         heuristic_fraction: share of ``now - Last-Modified`` used as heuristic
             freshness (default 0.1).
         store_set_cookie: keep ``Set-Cookie`` in stored responses (default False).
+        credential_headers: more request header names that carry a credential (default
+            none; names containing ``token``, ``key``, ``secret``, ``auth``,
+            ``session``, ``signature`` or ``password`` and the usual ones always count):
+            responses are kept apart per value, as for ``Authorization``.
     """
 
     storage: Any = None
@@ -35,6 +40,7 @@ class CacheConfig:
     max_entry_bytes: int = 10 * MIB
     heuristic_fraction: float = 0.1
     store_set_cookie: bool = False
+    credential_headers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         o = "CacheConfig"
@@ -48,3 +54,5 @@ class CacheConfig:
             raise ConfigError(f"{o}.heuristic_fraction", "must be <= 1")
         if not isinstance(self.store_set_cookie, bool):
             raise ConfigError(f"{o}.store_set_cookie", "must be a bool")
+        names = credential_names(o, self.credential_headers)
+        object.__setattr__(self, "credential_headers", names)

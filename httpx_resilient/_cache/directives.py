@@ -10,10 +10,13 @@ served fresh by mistake.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+from .._core.headers import header_items
+from .dates import parse_http_date
 
-from .._core.headers import header_items, http_date
+if TYPE_CHECKING:  # shared by both faces: headers of httpx or httpx2
+    from .._core.faces import AnyHeaders
 
 __all__ = [
     "MAX_DELTA",
@@ -104,7 +107,7 @@ _WANTED = frozenset(
 )
 
 
-def _collect(headers: httpx.Headers) -> dict[bytes, list[str]]:
+def _collect(headers: AnyHeaders) -> dict[bytes, list[str]]:
     found: dict[bytes, list[str]] = {}
     for _, name, value in header_items(headers):
         if name in _WANTED:
@@ -120,7 +123,10 @@ class ResponseInfo:
     several microseconds to build, on every miss).
 
     ``max_age`` / ``s_maxage`` are 0 when present but invalid (stale); ``expires_invalid``
-    marks an ``Expires`` that is not a date (such as ``0``), which means already expired.
+    marks an ``Expires`` that is not exactly one strict HTTP-date (``0``, a lenient
+    form such as ``UTC`` for ``GMT``, or several ``Expires`` lines), which means
+    already expired. ``Date`` and ``Last-Modified`` are parsed as strictly; an invalid
+    one counts as absent.
     """
 
     date: float | None = None
@@ -168,15 +174,17 @@ def _first(found: dict[bytes, list[str]], name: bytes) -> str | None:
 _NOTHING = ResponseInfo()
 
 
-def response_info(headers: httpx.Headers) -> ResponseInfo:
+def response_info(headers: AnyHeaders) -> ResponseInfo:
     """Parse the caching-related headers of a response."""
     found = _collect(headers)
     if not found:
         return _NOTHING
     cc_lines = found.get(b"cache-control")
     cc = parse_directives(", ".join(cc_lines) if cc_lines else None)
-    expires_raw = _first(found, b"expires")
-    expires = http_date(expires_raw) if expires_raw is not None else None
+    expires_lines = found.get(b"expires")
+    # Several Expires lines are not one valid HTTP-date: already expired (RFC 9111 5.3).
+    expires_raw = expires_lines[0] if expires_lines and len(expires_lines) == 1 else None
+    expires = parse_http_date(expires_raw) if expires_raw is not None else None
     last_modified_raw = _first(found, b"last-modified")
     date_raw = _first(found, b"date")
     age_raw = _first(found, b"age")
@@ -186,13 +194,13 @@ def response_info(headers: httpx.Headers) -> ResponseInfo:
     swr = cc.get("stale-while-revalidate")
     sie = cc.get("stale-if-error")
     return ResponseInfo(
-        date=http_date(date_raw) if date_raw is not None else None,
+        date=parse_http_date(date_raw) if date_raw is not None else None,
         age=(delta_seconds(age_raw.split(",")[0]) or 0.0) if age_raw is not None else 0.0,
         max_age=_delta_or_zero(cc, "max-age"),
         s_maxage=_delta_or_zero(cc, "s-maxage"),
         expires=expires,
-        expires_invalid=expires_raw is not None and expires is None,
-        last_modified=http_date(last_modified_raw) if last_modified_raw else None,
+        expires_invalid=bool(expires_lines) and expires is None,
+        last_modified=parse_http_date(last_modified_raw) if last_modified_raw else None,
         last_modified_raw=last_modified_raw or None,
         etag=etag or None,
         vary=_vary(found.get(b"vary")),

@@ -142,14 +142,21 @@ def mark(response: httpx.Response, status: str = MISS) -> httpx.Response:
 
 
 def with_headers(
-    request: httpx.Request, extra: list[tuple[str, str]], *, detached: bool = False
+    request: httpx.Request,
+    extra: list[tuple[str, str]],
+    *,
+    detached: bool = False,
+    drop: tuple[str, ...] = (),
 ) -> httpx.Request:
-    """A copy of ``request`` with ``extra`` headers set.
+    """A copy of ``request`` without the ``drop`` headers and with ``extra`` ones set.
 
     It shares the caller's extensions (one deadline for the logical request), unless
     ``detached``: a background task gets a copy without per-request state.
     """
     headers = request.headers.copy()
+    for name in drop:
+        if name in headers:
+            del headers[name]
     for name, value in extra:
         headers[name] = value
     extensions = request.extensions

@@ -14,6 +14,7 @@ from .directives import ResponseInfo
 __all__ = [
     "HOP_BY_HOP",
     "conditional_headers",
+    "head_matches",
     "invalidation_targets",
     "merge_headers",
     "stored_headers",
@@ -106,6 +107,31 @@ def validators_match(stored: ResponseInfo, fresh: ResponseInfo) -> bool:
         return stored.etag is not None and _opaque(stored.etag) == _opaque(fresh.etag)
     if fresh.last_modified is not None and stored.last_modified is not None:
         return fresh.last_modified == stored.last_modified
+    return True
+
+
+def head_matches(
+    stored: ResponseInfo,
+    head: ResponseInfo,
+    head_length: str | None,
+    stored_headers: httpx.Headers,
+    body_length: int,
+) -> bool:
+    """Whether a HEAD's 200 may freshen a stored GET response (RFC 9111 4.3.5).
+
+    Every validator the HEAD response carries (``ETag``, ``Last-Modified``) and its
+    ``Content-Length``, if any, must match the stored response's.
+    """
+    if head.etag is not None and (stored.etag is None or stored.etag != head.etag):
+        return False
+    if head.last_modified is not None and stored.last_modified != head.last_modified:
+        return False
+    if head_length is not None:
+        stored_length = stored_headers.get("content-length")
+        if stored_length is None:
+            stored_length = str(body_length)
+        if head_length.strip() != stored_length.strip():
+            return False
     return True
 
 

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from .._core.credentials import PROCESS_KEY
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.validate import MIB
 from .storage import CacheEntry
 

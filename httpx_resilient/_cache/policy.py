@@ -27,6 +27,7 @@ __all__ = [
     "RequestDirectives",
     "Stored",
     "decide",
+    "error_must_be_504",
     "storable",
     "stale_if_error_allows",
 ]
@@ -35,6 +36,13 @@ CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Statuses cacheable by default (RFC 9110 15.1): eligible for heuristic freshness.
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+#: Statuses this cache understands (RFC 9110 15): what ``must-understand`` asks about.
+UNDERSTOOD_STATUSES = frozenset(
+    {200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 307, 308}
+    | set(range(400, 418))
+    | {421, 422, 426}
+    | set(range(500, 506))
+)
 #: Statuses that count as an error for ``stale-if-error`` (RFC 5861 4).
 ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -207,6 +215,18 @@ def stale_if_error_allows(
     return stored.age(now) - lifetime <= max(windows)
 
 
+def error_must_be_504(stored: Stored, *, shared: bool) -> bool:
+    """Whether an unreachable origin must become a 504 for ``stored`` (RFC 9111 4.2.4).
+
+    True for ``must-revalidate`` and, in a shared cache, ``proxy-revalidate`` and
+    ``s-maxage`` (5.2.2.2, 5.2.2.8, 5.2.2.10): the cache must not serve it stale and
+    must answer with an error. Other stale responses let the network error through
+    unchanged, as the layers below raised it.
+    """
+    info = stored.info
+    return info.must_revalidate or (shared and (info.proxy_revalidate or info.s_maxage is not None))
+
+
 def storable(
     method: str,
     stored: Stored,
@@ -224,7 +244,13 @@ def storable(
     status = stored.status
     if method not in CACHEABLE_METHODS or status < 200 or status in (206, 304):
         return False
-    if request.no_store or info.no_store or "*" in info.vary:
+    if "must-understand" in info.directives:
+        # RFC 9111 5.2.2.3: store only statuses we understand, and then no-store yields.
+        if status not in UNDERSTOOD_STATUSES:
+            return False
+    elif info.no_store:
+        return False
+    if request.no_store or "*" in info.vary:
         return False
     if shared and info.private:
         return False

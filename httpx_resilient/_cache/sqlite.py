@@ -9,6 +9,10 @@ concurrently. Each write is one transaction: a cancelled caller waits for it to 
 
 The hashing secret lives in the database (created once, atomically), so every process
 using the file computes the same keys; no credential is ever written, only keyed hashes.
+The file holds authenticated bodies, so it is created 0600 (its directory 0700 when
+this module creates it; SQLite gives its ``-wal`` / ``-shm`` files the same mode). A
+file that cannot be opened for writing fails at once, not after retries; the transport
+then skips the storage for a backoff period (``guard``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.validate import MIB
 from .storage import CacheEntry
 
@@ -72,9 +76,27 @@ def _decode_headers(text: str) -> tuple[tuple[bytes, bytes], ...]:
 def _try_wal(conn: sqlite3.Connection) -> bool:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError:
-        return False
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return False  # another process is switching too: try again
+        raise  # read-only, missing, corrupt: retrying cannot help (fail fast)
     return True
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (0600), and its directory
+    (0700) if missing. An existing file or directory keeps its mode."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 class SQLiteStorage:
@@ -125,6 +147,7 @@ class SQLiteStorage:
             return operation(conn)
 
     def _open(self) -> sqlite3.Connection:
+        _create_private(self.path)
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )

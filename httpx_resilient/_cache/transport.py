@@ -1,10 +1,10 @@
-"""``CacheTransport``: the I/O glue around the RFC 9111 rules of ``_policy``.
+"""``CacheTransport``: the I/O glue around the RFC 9111 rules of ``policy``.
 
 It looks a request up, asks the policy what to do, then serves a stored response,
 revalidates it (in the background for ``stale-while-revalidate``), or fetches and maybe
-stores a new one. Bodies are stored raw (still content-encoded), buffered up to
-``max_entry_bytes`` and replayed in 64 KiB chunks; every served response is a new,
-independent ``httpx.Response``.
+stores a new one. Bodies are stored raw (still content-encoded): a cold response streams
+to its caller while a copy of up to ``max_entry_bytes`` is kept, and stored responses
+replay in 16 KiB chunks; every served response is a new, independent ``httpx.Response``.
 """
 
 from __future__ import annotations
@@ -13,19 +13,22 @@ import dataclasses
 import logging
 from types import TracebackType
 
-import anyio
 import httpx
-from anyio.abc import TaskGroup
 
 from .._core.clock import Clock, wall_time
-from .._core.errors import ClientClosedError, ConfigError
+from .._core.credentials import CredentialRule
 from .._core.layer import Layer
+from .._core.outcomes import ConfigError
 from .._core.snapshots import CacheStatistics
+from .background import Background
+from .conditional import Precondition, not_modified_headers
 from .config import CacheConfig
+from .directives import response_info
 from .entries import (
     HIT,
     MISS,
     STALE,
+    EntryView,
     close_response,
     gateway_timeout,
     mark,
@@ -34,6 +37,7 @@ from .entries import (
     with_headers,
 )
 from .fields import invalidation_targets
+from .guard import GuardedStorage
 from .keys import RequestScan, primary_key, scan_request, url_key, variant_key
 from .memory import MemoryStorage
 from .origin import Exchange, Origin
@@ -46,6 +50,7 @@ from .policy import (
     decide,
 )
 from .storage import CacheEntry, CacheStorage
+from .tee import TeeStream
 
 __all__ = ["CacheTransport"]
 
@@ -63,9 +68,11 @@ class CacheTransport(Layer):
     ``"hit"``, ``"stale"``, ``"revalidated"`` or ``"miss"``. Per request,
     ``extensions={"cache": "no-store" | "no-cache" | "only-if-cached"}``.
 
-    ``stale-while-revalidate`` refreshes run in a task group opened by ``__aenter__``
-    (``async with httpx.AsyncClient(transport=...)`` does that) and cancelled by
-    ``__aexit__``; a transport that was never entered revalidates inline instead.
+    ``stale-while-revalidate`` refreshes run as detached tasks of the running event loop
+    (at most 32 at once; beyond that a request revalidates inline), so no task group is
+    held between calls: the transport may be entered in one task and closed in another,
+    and serve as ``transport=`` and as a mount at once. ``aclose()`` / ``__aexit__``
+    cancel pending refreshes; the transport works again on its next request.
 
     Args:
         inner: the transport to fetch from.
@@ -87,14 +94,15 @@ class CacheTransport(Layer):
         elif not isinstance(storage, CacheStorage):
             raise ConfigError("CacheConfig.storage", "must implement the CacheStorage protocol")
         self._storage: CacheStorage = storage
-        self._origin = Origin(inner, storage, config, self._clock)
+        self._guard = GuardedStorage(storage, self._clock)
+        self._origin = Origin(inner, self._guard, config, self._clock)
         self._shared = config.shared
+        self._credentials = CredentialRule(config.credential_headers)
         self._fraction = config.heuristic_fraction
         self._token = (config.shared, config.heuristic_fraction)
         self._secret: bytes | None = None
-        self._group: TaskGroup | None = None
+        self._background = Background()
         self._refreshing: set[tuple[str, str]] = set()
-        self._closed = False
         self._hits = self._misses = self._stale = self._refreshes = 0
 
     @property
@@ -106,6 +114,11 @@ class CacheTransport(Layer):
     def refreshes_in_flight(self) -> int:
         """Background ``stale-while-revalidate`` refreshes still running."""
         return len(self._refreshing)
+
+    @property
+    def storage_failures(self) -> int:
+        """Storage calls that failed so far (each opens or extends a skip period)."""
+        return self._guard.outage.failures
 
     def statistics(self) -> CacheStatistics:
         """Counts so far; ``hits`` include stale and revalidated answers from storage."""
@@ -120,9 +133,6 @@ class CacheTransport(Layer):
 
     async def __aenter__(self) -> CacheTransport:
         await super().__aenter__()
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._group = group
         return self
 
     async def __aexit__(
@@ -131,24 +141,22 @@ class CacheTransport(Layer):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
-        self._closed = True
-        group, self._group = self._group, None
         try:
-            if group is not None:
-                group.cancel_scope.cancel()
-                await group.__aexit__(None, None, None)
+            await self._background.aclose()
         finally:
             await super().__aexit__(exc_type, exc_value, traceback)
 
+    def reopen(self) -> None:
+        """Serve requests again after a close."""
+        self._closed = False
+
     async def aclose(self) -> None:
-        self._closed = True
-        if self._group is not None:
-            self._group.cancel_scope.cancel()
-        await super().aclose()
+        try:
+            await self._background.aclose()
+        finally:
+            await super().aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise ClientClosedError("the cache transport is closed", request=request)
         mode = request.extensions.get("cache")
         if mode is not None and mode not in _MODES:
             raise ConfigError(
@@ -158,12 +166,14 @@ class CacheTransport(Layer):
         method = request.method
         if method not in CACHEABLE_METHODS:
             return await self._forward(request)
-        scan = scan_request(request.headers) or _NO_SCAN
+        scan = scan_request(request.headers, self._credentials) or _NO_SCAN
         secret = self._secret if self._secret is not None else await self._load_secret()
         if mode == "no-store" or scan.bypass or secret is None:
             self._misses += 1
             return mark(await self._inner.handle_async_request(request))
-        key = primary_key(secret, method, request.url, request.headers, scan.credentials)
+        key = primary_key(
+            secret, method, request.url, request.headers, scan.credentials, self._credentials
+        )
         directives = NO_DIRECTIVES
         if scan.cache_control is not None or scan.pragma is not None:
             directives = RequestDirectives.parse(scan.cache_control, scan.pragma)
@@ -171,6 +181,7 @@ class CacheTransport(Layer):
             directives = dataclasses.replace(directives, no_cache=True)
         elif mode == "only-if-cached":
             directives = dataclasses.replace(directives, only_if_cached=True)
+        precondition = Precondition(request.headers) if scan.conditional else None
 
         entry = await self._lookup(key, request, secret)
         if entry is not None:
@@ -178,23 +189,24 @@ class CacheTransport(Layer):
             now = wall_time(self._clock)
             if directives is NO_DIRECTIVES and now < view.fresh_until_for(self._token):
                 self._hits += 1
-                return serve(entry, view, request, now, HIT)
+                return self._answer(precondition, serve(entry, view, request, now, HIT), view)
             decision = decide(
                 view.stored, directives, now, shared=self._shared, heuristic_fraction=self._fraction
             )
             if decision is Decision.FRESH:
                 self._hits += 1
-                return serve(entry, view, request, now, HIT)
+                return self._answer(precondition, serve(entry, view, request, now, HIT), view)
             if decision is Decision.STALE or (
                 decision is Decision.STALE_WHILE_REVALIDATE and self._refresh_later(request, entry)
             ):
                 self._hits += 1
                 self._stale += 1
-                return serve(entry, view, request, now, STALE)
+                return self._answer(precondition, serve(entry, view, request, now, STALE), view)
         if directives.only_if_cached:
             self._misses += 1
             return gateway_timeout(request)
         exchange = Exchange(request, key, secret, directives, scan.authorization)
+        request_time = wall_time(self._clock)
         if entry is None:
             response = await self._origin.fetch(exchange)
         else:
@@ -202,29 +214,46 @@ class CacheTransport(Layer):
         status = response.extensions.get("cache_status")
         if status == MISS:
             self._misses += 1
+            if method == "HEAD" and response.status_code == 200:
+                get_key = primary_key(secret, "GET", request.url, request.headers, scan.credentials)
+                await self._origin.freshen_from_head(get_key, exchange, response, request_time)
+            return response
+        self._hits += 1
+        if status == STALE:
+            self._stale += 1
+        return self._answer(precondition, response, None)
+
+    def _answer(
+        self, precondition: Precondition | None, response: httpx.Response, view: EntryView | None
+    ) -> httpx.Response:
+        """A 304 instead of a stored 200 when the caller's precondition says so (4.3.2).
+
+        ``view`` is the entry served as it was stored; ``None`` for one just validated
+        with the origin (its headers are then the freshened ones, received now).
+        """
+        if precondition is None or response.status_code != 200:
+            return response
+        if view is not None:
+            info, received = view.stored.info, view.stored.response_time
         else:
-            self._hits += 1
-            if status == STALE:
-                self._stale += 1
-        return response
+            info, received = response_info(response.headers), wall_time(self._clock)
+        if not precondition.not_modified(info, received):
+            return response
+        return httpx.Response(
+            304,
+            headers=not_modified_headers(response.headers),
+            request=response.request,
+            extensions=response.extensions,
+        )
 
     async def _load_secret(self) -> bytes | None:
-        try:
-            self._secret = await self._storage.secret()
-        except Exception as exc:
-            logger.warning("cache storage unavailable (%s); not caching", type(exc).__name__)
-            return None
+        self._secret = await self._guard.secret()
         return self._secret
 
     async def _lookup(self, key: str, request: httpx.Request, secret: bytes) -> CacheEntry | None:
         """The stored response matching ``request``'s variant, newest first (RFC 9111 4.1)."""
-        try:
-            entries = await self._storage.get(key)
-        except Exception as exc:
-            logger.warning("cache storage lookup failed (%s)", type(exc).__name__)
-            return None
         best: CacheEntry | None = None
-        for entry in entries:
+        for entry in await self._guard.get(key):
             if entry.vary and variant_key(secret, request.headers, entry.vary) != entry.variant:
                 continue
             if best is None or entry.response_time > best.response_time:
@@ -232,27 +261,40 @@ class CacheTransport(Layer):
         return best
 
     def _refresh_later(self, request: httpx.Request, entry: CacheEntry) -> bool:
-        """Start one background refresh of ``entry``; False if there is no task group."""
-        group = self._group
-        if group is None:
-            return False
+        """Have ``entry`` refreshed in the background; False to revalidate inline instead."""
         token = (entry.key, entry.variant)
-        if token not in self._refreshing:
-            self._refreshing.add(token)
-            detached = with_headers(request, [], detached=True)
-            group.start_soon(self._refresh, detached, entry, token)
+        if token in self._refreshing:
+            return True
+        detached = with_headers(
+            request, [], detached=True, drop=("if-none-match", "if-modified-since")
+        )
+
+        async def refresh() -> None:
+            await self._refresh(detached, entry, token)
+
+        self._refreshing.add(token)
+        if not self._background.spawn(refresh):
+            self._refreshing.discard(token)
+            return False
         return True
 
     async def _refresh(
         self, request: httpx.Request, entry: CacheEntry, token: tuple[str, str]
     ) -> None:
         try:
-            scan = scan_request(request.headers) or _NO_SCAN
+            scan = scan_request(request.headers, self._credentials) or _NO_SCAN
             secret = self._secret
             assert secret is not None
             exchange = Exchange(request, entry.key, secret, NO_DIRECTIVES, scan.authorization)
             response = await self._origin.revalidate(exchange, entry, view_of(entry))
-            await close_response(response)
+            try:
+                stream = response.stream  # raw, undecoded; reading it to the end stores it
+                if isinstance(stream, httpx.AsyncByteStream):
+                    async for _ in stream:
+                        if isinstance(stream, TeeStream) and not stream.keeping:
+                            break  # over max_entry_bytes: nothing to store, stop reading
+            finally:
+                await close_response(response)
             self._refreshes += 1
         except Exception as exc:
             logger.info("background cache refresh failed (%s)", type(exc).__name__)
@@ -269,5 +311,10 @@ class CacheTransport(Layer):
             secret = self._secret if self._secret is not None else await self._load_secret()
             if secret is not None:
                 for target in targets:
-                    await self._origin.safely(self._storage.invalidate(url_key(secret, target)))
+                    doomed = url_key(secret, target)
+
+                    async def invalidate(storage: CacheStorage, doomed: str = doomed) -> None:
+                        await storage.invalidate(doomed)
+
+                    await self._guard.write(invalidate)
         return response

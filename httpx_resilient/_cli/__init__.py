@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="seed of workload and faults")
     demo.add_argument("--no-progress", action="store_true", help="no live progress display")
     demo.add_argument("-v", "--verbose", action="store_true", help="show the layers' log events")
+    demo.add_argument(
+        "--html", metavar="FILE", help="also write the charts over time to FILE (self-contained)"
+    )
     _add_common(demo)
 
     fetch = commands.add_parser(
@@ -163,6 +166,9 @@ def _serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from ..testing._chaos import ENDPOINTS, ChaosApp, ChaosServer
 
+    if not 0 <= args.port <= 65535:
+        print(f"httpx-resilient chaos-server: --port must be 0-65535, got {args.port}", file=err)
+        return 2
     app = ChaosApp(
         args.seed,
         rate=args.rate,
@@ -227,6 +233,7 @@ def main(
             out=out,
             err=err,
             verbose=args.verbose,
+            html=args.html,
         )
     if args.command == "fetch":
         return _fetch_command(args, parser, out, err)

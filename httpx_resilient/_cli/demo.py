@@ -8,8 +8,10 @@ what the client saw, what the server saw (``ChaosApp.stats()``) and, for the sta
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -25,6 +27,7 @@ from .. import (
 from ..testing._chaos import ChaosApp, run_chaos_server
 from .progress import Mode, Progress, make_progress
 from .report import print_report
+from .sampler import CountingProgress, Probe, Sampler
 from .workload import Job, Phase, WireTap, build_workload, run_workload
 
 __all__ = ["DEMO_SETTINGS", "build_stack", "run_demo"]
@@ -75,13 +78,22 @@ async def run_phase(
     async with run_chaos_server(app) as url:
         tap = WireTap(httpx.AsyncHTTPTransport())
         stack = build_stack(tap) if resilient else None
-        transport = stack if stack is not None else tap
-        async with httpx.AsyncClient(base_url=url, transport=transport, timeout=TIMEOUT) as client:
+        entry = WireTap(stack if stack is not None else tap)  # what the workload offered
+        counting = CountingProgress(progress)
+        sampler = Sampler(Probe(app=app, entry=entry, wire=tap, progress=counting, stack=stack))
+        async with (
+            httpx.AsyncClient(base_url=url, transport=entry, timeout=TIMEOUT) as client,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(sampler.run)
             result = await run_workload(
-                client, list(jobs), label=label, concurrency=CONCURRENCY, progress=progress
+                client, list(jobs), label=label, concurrency=CONCURRENCY, progress=counting
             )
+            tg.cancel_scope.cancel()
+        sampler.take()
     metrics = stack.get_metrics() if stack is not None else None
-    return Phase(result, app.stats(), tap.statistics(), tap.peak_rate(), metrics)
+    phase = Phase(result, app.stats(), tap.statistics(), tap.peak_rate(), metrics)
+    return dataclasses.replace(phase, samples=tuple(sampler.samples))
 
 
 async def _both(jobs: Sequence[Job], seed: int, progress: Progress) -> tuple[Phase, Phase]:
@@ -103,11 +115,13 @@ def run_demo(
     out: TextIO,
     err: TextIO,
     verbose: bool = False,
+    html: str | None = None,
 ) -> int:
     """Run both phases and print the report to ``out``.
 
     Progress, and with ``verbose`` the library's log events (breaker trips, ...), go to
-    ``err``; without it those events are only counted in the report.
+    ``err``; without it those events are only counted in the report. With ``html``, the
+    charts over time are also written to that file (``html.py``).
     """
     jobs = build_workload(requests, seed)
     print(
@@ -130,4 +144,12 @@ def run_demo(
         library_logger.removeHandler(handler)
     limit = f"{CLIENT_RATE:g}/s, burst {CLIENT_BURST}"
     print_report(bare, stack, limit=limit, settings=DEMO_SETTINGS, out=out, rich=out.isatty())
+    if html is not None:
+        from .html import render_html
+
+        page = render_html(
+            bare, stack, settings=DEMO_SETTINGS, limit=limit, quota=SERVER_QUOTA, rate=CLIENT_RATE
+        )
+        Path(html).write_text(page, encoding="utf-8")
+        print(f"HTML report: {html}", file=out)
     return 0

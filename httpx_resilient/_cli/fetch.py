@@ -3,7 +3,8 @@
 Settings come from ``EnvironmentConfig.from_environment()`` (``API_RATE_LIMIT``, ...),
 and flags override them. One JSON object per URL goes to stdout as it finishes:
 ``{"url", "status", "elapsed", "attempts", "from_cache", "error"}``; progress goes to
-stderr.
+stderr. ``attempts`` counts the attempts that reached the network, for failures too
+(a refusal before any attempt reports 0; ``null`` only when no request was built).
 """
 
 from __future__ import annotations
@@ -25,11 +26,38 @@ from .. import (
     __version__,
 )
 from .._core.clock import SYSTEM_CLOCK
+from .._network import network_transport
 from .progress import Mode, Progress, make_progress
 
 __all__ = ["FetchOptions", "fetch_all", "read_urls", "run_fetch"]
 
 DEFAULT_CONCURRENCY = 10
+_ATTEMPTS = "fetch_attempts"
+
+
+class _CountAttempts(httpx.AsyncBaseTransport):
+    """Counts the attempts of each request that reach the network, in the request's
+    extensions: a failure that was retried then reports how many were made."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.extensions[_ATTEMPTS] = request.extensions.get(_ATTEMPTS, 0) + 1
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _attempts_of(exc: Exception) -> int | None:
+    """Attempts made for the request that failed with ``exc`` (``None``: no request)."""
+    try:
+        request = exc.request  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when unset
+        return None
+    attempts = request.extensions.get(_ATTEMPTS, 0)
+    return attempts if isinstance(attempts, int) else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +107,7 @@ def build_client(options: FetchOptions, env: EnvironmentConfig) -> tuple[httpx.A
         cache=CacheConfig() if options.cache else None,
         dedup=True,
         queue=queue,
+        inner=_CountAttempts(network_transport()),
     )
     client = httpx.AsyncClient(
         transport=transport,
@@ -109,6 +138,7 @@ async def _fetch_one(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
                 pass
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         record["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        record["attempts"] = _attempts_of(exc)
     record["elapsed"] = round(SYSTEM_CLOCK.now() - began, 4)
     return record
 

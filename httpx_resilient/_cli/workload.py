@@ -182,3 +182,4 @@ class Phase:
     sent: int
     peak_rate: int
     metrics: ClientMetrics | None = None
+    samples: tuple[Any, ...] = ()  # sampler.Sample over time, for the HTML report

@@ -1,9 +1,11 @@
 """Bounded body buffering and chunked replay, shared by retry, dedup and cache.
 
 Layers see bodies as received (still content-encoded). A buffer is filled
-incrementally up to a bound and replayed in 64 KiB chunks, so a caller that streams
-still decodes incrementally and the library never inflates a compression bomb. A body
-over the bound is handed on as a stream: the chunks read so far, then the rest.
+incrementally up to a bound and replayed in 16 KiB chunks (``CHUNK_SIZE``), so a caller
+that streams still decodes incrementally and the library never inflates a compression
+bomb: a 16 KiB deflate chunk inflates to at most about 16 MiB in the caller's decoder,
+where a 64 KiB one could reach 64 MiB. A body over the bound is handed on as a stream:
+the chunks read so far, then the rest.
 """
 
 from __future__ import annotations
@@ -12,9 +14,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-__all__ = ["CHUNK_SIZE", "PrefixedStream", "ReplayStream", "read_bounded", "replay_response"]
+__all__ = [
+    "CHUNK_SIZE",
+    "PrefixedStream",
+    "ReplayStream",
+    "read_at_once",
+    "read_bounded",
+    "replay_response",
+]
 
-CHUNK_SIZE = 64 * 1024
+#: Replay chunk size (DESIGN "Bodies and lifecycle"): small enough that one chunk of a
+#: compression bomb stays small once decoded.
+CHUNK_SIZE = 16 * 1024
 
 
 class _ChunkIterator:
@@ -153,3 +164,25 @@ def replay_response(
         request=request,
         extensions=extensions if extensions is not None else {},
     )
+
+
+def read_at_once(response: httpx.Response, limit: int, method: str) -> bool:
+    """Whether a layer may read ``response``'s body before handing it on.
+
+    Only a body that cannot keep a streaming caller waiting: one already in memory, one
+    with no content by HTTP rules (a HEAD, 1xx, 204 or 304), or one whose
+    ``Content-Length`` is declared and at most ``limit``, and never a
+    ``text/event-stream``. A chunked body of unknown length is handed on at once, so
+    ``client.stream()`` gets its first bytes as soon as the server sends them.
+    """
+    stream = response.stream
+    if isinstance(stream, (ReplayStream, httpx.ByteStream)):
+        return True
+    status = response.status_code
+    if method == "HEAD" or status < 200 or status in (204, 304):
+        return True
+    headers = response.headers
+    declared = headers.get("content-length")
+    if declared is None or not declared.isdigit() or int(declared) > limit:
+        return False
+    return not headers.get("content-type", "").lower().startswith("text/event-stream")

@@ -16,13 +16,15 @@
     └── ConfigError                     a bad configuration value; ``field`` names it
 
 Subclassing ``httpx.TransportError`` keeps ``except httpx.HTTPError`` code working.
+``ConfigError`` and ``ErrorType`` live in the face-neutral ``outcomes`` module (one class
+for both faces); this module is face code, generated for httpx2.
 """
 
 from __future__ import annotations
 
-import enum
-
 import httpx
+
+from .outcomes import ConfigError, ErrorType, Refused
 
 __all__ = [
     "CircuitOpenError",
@@ -35,6 +37,7 @@ __all__ = [
     "ResilienceError",
     "TimeoutBudgetExceeded",
     "classify",
+    "refusal",
 ]
 
 
@@ -85,29 +88,6 @@ class TimeoutBudgetExceeded(ResilienceError, httpx.TimeoutException):
     """The logical request's ``timeout_budget`` ended while waiting, with no response in hand."""
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid.
-
-    Attributes:
-        field: the name of the bad field (or environment variable).
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-class ErrorType(enum.Enum):
-    """Coarse outcome classes used by metrics, logs and ``classify``."""
-
-    NETWORK = "network"
-    TIMEOUT = "timeout"
-    RATE_LIMIT = "rate_limit"
-    SERVER = "server"
-    CLIENT = "client"
-    CIRCUIT_OPEN = "circuit_open"
-
-
 def classify(outcome: httpx.Response | BaseException) -> ErrorType | None:
     """Map a response or an exception onto an ``ErrorType``.
 
@@ -136,3 +116,25 @@ def classify(outcome: httpx.Response | BaseException) -> ErrorType | None:
     if isinstance(outcome, TimeoutError):
         return ErrorType.TIMEOUT
     return None
+
+
+_REFUSALS: dict[str, type[ResilienceError]] = {
+    cls.__name__: cls
+    for cls in (
+        ResilienceError,
+        RateLimitExceeded,
+        CircuitOpenError,
+        QueueFullError,
+        QueueTimeoutError,
+        ClientClosedError,
+        TimeoutBudgetExceeded,
+    )
+}
+
+
+def refusal(refused: Refused, request: httpx.Request | None = None) -> ResilienceError:
+    """This face's error for a ``Refused`` raised by shared code (cause and context kept)."""
+    cls = _REFUSALS.get(refused.kind, ResilienceError)
+    error = cls(refused.message, request=request, retry_after=refused.retry_after)
+    error.__cause__ = refused.__cause__
+    return error

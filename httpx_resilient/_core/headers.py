@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import email.utils
 import math
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    from .faces import AnyHeaders
 
 __all__ = ["header_items", "http_date", "parse_retry_after"]
 
@@ -36,7 +38,7 @@ def _delta_seconds(value: str) -> float | None:
     return seconds if math.isfinite(seconds) else None
 
 
-def parse_retry_after(headers: httpx.Headers, wall_now: float) -> float | None:
+def parse_retry_after(headers: AnyHeaders, wall_now: float) -> float | None:
     """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date), or ``None``.
 
     Of several ``Retry-After`` headers the first well-formed one counts. A date in the
@@ -56,7 +58,7 @@ def parse_retry_after(headers: httpx.Headers, wall_now: float) -> float | None:
     return None
 
 
-def header_items(headers: httpx.Headers) -> list[tuple[bytes, bytes, bytes]]:
+def header_items(headers: AnyHeaders) -> list[tuple[bytes, bytes, bytes]]:
     """``(raw name, lower-case name, value)`` for each header line, in order.
 
     httpx keeps exactly these triples; reading them saves a copy and a ``lower()`` per

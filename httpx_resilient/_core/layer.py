@@ -2,6 +2,10 @@
 
 It forwards ``__aenter__``, ``__aexit__`` and ``aclose()`` down the chain exactly once
 each, so a stack built from layers behaves like the single transport it replaces.
+``begin_close()`` fails a layer's waiters at once, before the stack waits for the
+requests in flight; a layer that refuses requests once closed clears that state in
+``reopen()``: a closed
+stack serves again on its next request, as ``httpx.AsyncHTTPTransport`` does.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from types import TracebackType
 import httpx
 
 from .clock import SYSTEM_CLOCK, Clock
+from .faces import mismatch
 
 __all__ = ["Layer"]
 
@@ -25,7 +30,8 @@ class Layer(httpx.AsyncBaseTransport):
 
     def __init__(self, inner: httpx.AsyncBaseTransport, *, clock: Clock | None = None) -> None:
         if not isinstance(inner, httpx.AsyncBaseTransport):
-            raise TypeError(f"inner must be an httpx.AsyncBaseTransport, got {inner!r}")
+            foreign = mismatch("inner", inner, httpx.__name__)
+            raise TypeError(foreign or f"inner must be an httpx.AsyncBaseTransport, got {inner!r}")
         self._inner = inner
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
 
@@ -42,6 +48,15 @@ class Layer(httpx.AsyncBaseTransport):
     def statistics(self) -> object:
         """A frozen snapshot of this layer's live state (each layer returns its own type)."""
         raise NotImplementedError
+
+    def begin_close(self) -> None:
+        """Refuse new requests and fail the ones waiting in this layer at once with
+        ``ClientClosedError``, without awaiting (the stack calls it on every layer
+        before it waits for the requests in flight). The default has no waiters."""
+
+    def reopen(self) -> None:
+        """Serve requests again after ``aclose()`` / ``__aexit__`` (the stack calls it on
+        every layer, outermost first). The default keeps no closed state."""
 
     async def __aenter__(self) -> Layer:
         await self._inner.__aenter__()

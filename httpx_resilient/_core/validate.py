@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from .errors import ConfigError
+from .outcomes import ConfigError
 
 __all__ = [
     "MIB",

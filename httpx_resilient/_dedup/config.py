@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._core.errors import ConfigError
+from .._core.credentials import credential_names
+from .._core.outcomes import ConfigError
 from .._core.validate import MIB, frozen_upper, int_at_least
 
 __all__ = ["DedupConfig"]
@@ -16,11 +17,17 @@ class DedupConfig:
 
     Attributes:
         methods: methods eligible (default GET and HEAD; only safe methods allowed).
-        max_body_bytes: larger response bodies are not shared (default 10 MiB).
+        max_body_bytes: only a response whose declared ``Content-Length`` is at most
+            this is shared (default 10 MiB); others stream to the leader's caller.
+        credential_headers: more request header names that carry a credential (default
+            none; names containing ``token``, ``key``, ``secret``, ``auth``,
+            ``session``, ``signature`` or ``password`` and the usual ones always count):
+            callers differing in one never share.
     """
 
     methods: frozenset[str] = frozenset({"GET", "HEAD"})
     max_body_bytes: int = 10 * MIB
+    credential_headers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         o = "DedupConfig"
@@ -30,3 +37,5 @@ class DedupConfig:
             raise ConfigError(f"{o}.methods", f"only safe methods can share, got {sorted(unsafe)}")
         object.__setattr__(self, "methods", methods)
         int_at_least(o, "max_body_bytes", self.max_body_bytes, 0)
+        names = credential_names(o, self.credential_headers)
+        object.__setattr__(self, "credential_headers", names)

@@ -2,8 +2,9 @@
 
 Pure functions, no I/O. Two requests share a call only if their keys are equal: same
 method, same URL, same values of the request headers that change the answer, and the
-same credentials. Credentials enter the key only as a keyed fingerprint (never the raw
-value), so callers with different credentials never share.
+same credentials, and the same per-request options that change the outcome (``retry``,
+``timeout_budget``, ``timeout``, ``cache``). Credentials enter the key only as a keyed
+fingerprint (never the raw value), so callers with different credentials never share.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Hashable
 
 import httpx
 
-from .._core.credentials import CREDENTIAL_HEADERS, PROCESS_KEY, fingerprint
-from .._core.errors import ConfigError
+from .._core.credentials import DEFAULT_RULE, PROCESS_KEY, CredentialRule, fingerprint
+from .._core.outcomes import ConfigError
 
 __all__ = ["ANSWER_HEADERS", "DedupKey", "dedup_key"]
 
@@ -34,8 +35,34 @@ ANSWER_HEADERS = frozenset(
     }
 )
 
-#: ``(method, URL without userinfo, credential fingerprint, answer headers)``.
-DedupKey = tuple[str, Hashable, str, tuple[tuple[bytes, bytes], ...]]
+#: ``(method, URL without userinfo, credential fingerprint, answer headers, options)``.
+DedupKey = tuple[str, Hashable, str, tuple[tuple[bytes, bytes], ...], Hashable]
+
+
+#: What ``_options`` returns for an option that cannot be hashed.
+_ODD = object()
+_PLAIN = (tuple, type(None))
+
+
+def _options(extensions: dict[str, object]) -> Hashable:
+    """The options that change the outcome, hashable; ``_ODD`` if one cannot be hashed.
+
+    A leader's ``retry=False``, shorter ``timeout_budget`` or ``timeout``, or ``cache``
+    directive must not decide the outcome of followers that asked for something else.
+    """
+    timeout = extensions.get("timeout")
+    if isinstance(timeout, dict):
+        timeout = tuple(timeout.items())  # httpx's {connect, read, write, pool}: floats
+    get = extensions.get
+    retry, budget, cache = get("retry"), get("timeout_budget"), get("cache")
+    if retry is None and budget is None and cache is None and type(timeout) in _PLAIN:
+        return timeout  # the usual case: only httpx's own timeout
+    options = ("options", timeout, retry, budget, cache)
+    try:
+        hash(options)
+    except TypeError:  # an odd value: the layer that reads it will refuse it
+        return _ODD
+    return options
 
 
 def _internals_usable() -> bool:
@@ -60,9 +87,9 @@ def _internals_usable() -> bool:
 _INTERNALS = _internals_usable()
 
 
-def _secret_fingerprint(headers: httpx.Headers, userinfo: bytes) -> str:
+def _secret_fingerprint(headers: httpx.Headers, userinfo: bytes, rule: CredentialRule) -> str:
     """Keyed digest of every credential the request carries, or ``""`` if none."""
-    standard = fingerprint(headers)
+    standard = fingerprint(headers, rule=rule)
     if not userinfo:
         return standard
     digest = hashlib.blake2b(standard.encode(), key=PROCESS_KEY, digest_size=16)
@@ -70,12 +97,17 @@ def _secret_fingerprint(headers: httpx.Headers, userinfo: bytes) -> str:
     return digest.hexdigest()
 
 
-def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | None:
+def dedup_key(
+    request: httpx.Request, methods: frozenset[str], rule: CredentialRule = DEFAULT_RULE
+) -> DedupKey | None:
     """Return the key under which ``request`` may share a call, or ``None`` if it may not.
 
+    ``rule`` says which headers carry a credential (``_core.credentials``).
+
     A request is never shared when its method is not in ``methods``, when it has a body
-    (non-empty content or a streaming body), or when its extensions say
-    ``{"dedup": False}`` or ``{"stream": True}``.
+    (non-empty content or a streaming body), when its extensions say
+    ``{"dedup": False}`` or ``{"stream": True}``, or when an option in the key cannot
+    be hashed.
 
     Raises:
         ConfigError: the ``dedup`` extension is not a bool.
@@ -104,7 +136,7 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     for _, lowered, value in items:
         if lowered in ANSWER_HEADERS:
             answer.append((lowered, value))
-        elif lowered in CREDENTIAL_HEADERS:
+        elif rule(lowered):
             has_secret = True
     url = request.url
     where: Hashable
@@ -114,5 +146,8 @@ def dedup_key(request: httpx.Request, methods: frozenset[str]) -> DedupKey | Non
     else:
         userinfo = url.userinfo
         where = str(url.copy_with(username=None, password=None) if userinfo else url)
-    secret = _secret_fingerprint(headers, userinfo) if has_secret or userinfo else ""
-    return (method, where, secret, tuple(answer))
+    options = _options(extensions)
+    if options is _ODD:
+        return None
+    secret = _secret_fingerprint(headers, userinfo, rule) if has_secret or userinfo else ""
+    return (method, where, secret, tuple(answer), options)

@@ -7,6 +7,19 @@ meanwhile are *followers*: they wait for the leader's outcome and each get their
 leader's exception. The key leaves the in-flight table as soon as the outcome is known:
 this is not a cache.
 
+Only a body that can be read without holding up a streaming caller is shared: one whose
+``Content-Length`` is declared and within ``max_body_bytes``, never a
+``text/event-stream`` (``read_at_once``). Any other response is handed to the leader's
+caller at once, unread, so ``client.stream()`` gets first bytes as soon as the server
+sends them; a response that is not buffered is not shared, so its followers wake as the
+leader gets its headers and each makes its own request (nobody waits on a stream that
+may never end).
+
+Requests share only when their per-request options agree (``retry``,
+``timeout_budget``, ``timeout`` and ``cache`` are in the key), so a leader's tighter
+settings never fail its followers. If the leader's own ``timeout_budget`` ran out anyway
+(it started earlier), its followers do not inherit that: one of them makes the call.
+
 A follower does not share, and makes its own request instead, when the body was over
 the bound, the response sets a cookie (an anonymous session must not be handed to
 another caller) or its ``Vary`` names a header on which follower and leader differ. If
@@ -22,8 +35,9 @@ from typing import NoReturn
 import anyio
 import httpx
 
-from .._core.body import read_bounded, replay_response
+from .._core.body import read_at_once, read_bounded, replay_response
 from .._core.clock import Clock
+from .._core.credentials import CredentialRule
 from .._core.deadline import deadline_of
 from .._core.errors import TimeoutBudgetExceeded
 from .._core.layer import Layer
@@ -97,6 +111,7 @@ class DedupTransport(Layer):
             raise TypeError(f"config must be a DedupConfig, got {config!r}")
         self._config = config
         self._methods = config.methods
+        self._credentials = CredentialRule(config.credential_headers)
         self._max_body = config.max_body_bytes
         self._flights: dict[DedupKey, _Flight] = {}
         self._followers_waiting = 0
@@ -120,7 +135,7 @@ class DedupTransport(Layer):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method not in self._methods:
             return await self._inner.handle_async_request(request)
-        key = dedup_key(request, self._methods)
+        key = dedup_key(request, self._methods, self._credentials)
         if key is None:
             return await self._inner.handle_async_request(request)
         flights = self._flights
@@ -133,11 +148,14 @@ class DedupTransport(Layer):
         self._leaders += 1
         try:
             response = await self._inner.handle_async_request(request)
-            try:
-                data = await read_bounded(response, self._max_body)
-            except BaseException:
-                await response.aclose()
-                raise
+            data = None
+            if read_at_once(response, self._max_body, request.method):
+                try:
+                    data = await read_bounded(response, self._max_body)
+                except BaseException:
+                    with anyio.CancelScope(shield=True):  # a deadline may have fired
+                        await response.aclose()
+                    raise
             flight.state = _DONE
             if flight.event is not None:  # someone is waiting
                 flight.record(response, data)
@@ -159,10 +177,13 @@ class DedupTransport(Layer):
     async def _follow(self, flight: _Flight, request: httpx.Request) -> httpx.Response | None:
         """Wait for ``flight``'s outcome and make it this request's own.
 
-        Returns ``None`` if the leader was abandoned; raises a copy of its exception.
+        Returns ``None`` if the leader was abandoned or its budget ran out; raises a
+        copy of any other exception of the leader.
         """
         await self._wait(flight, request)
         if flight.state == _FAILED:
+            if isinstance(flight.error, TimeoutBudgetExceeded):
+                return None  # the leader's deadline, not ours: take over
             _raise_copy(flight.error, request)
         if flight.state == _ABANDONED:
             return None

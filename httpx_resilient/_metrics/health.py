@@ -5,9 +5,11 @@ Pure functions of a snapshot, no I/O. Rules, each giving one reason ``"<check>: 
 - ``circuit_open``: open breakers. ``max_breaker_opens`` of them (default 1, so any)
   make the client UNHEALTHY; fewer make it DEGRADED.
 - ``circuit_half_open``: a breaker is probing: DEGRADED.
-- ``success_rate`` below ``min_success_rate``, ``error_rate`` above ``max_error_rate``
-  (both judged once a request has completed), ``p95_response_time`` above
-  ``max_p95_response_time``, ``queue_size`` above ``max_queue_size``: DEGRADED.
+- ``success_rate`` below ``min_success_rate``, ``error_rate`` above ``max_error_rate``,
+  ``p95_response_time`` above ``max_p95_response_time``: DEGRADED. These three are
+  judged over the sliding window (``WindowStats``) when one is given, else over the
+  snapshot's lifetime figures, and only once ``min_requests`` requests completed there.
+- ``queue_size`` above ``max_queue_size``: DEGRADED.
 
 ``AlertTracker`` remembers which checks are crossed, so an alert (a log line and the
 hook) fires once per crossing and once when it clears, never once per request.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from .._core.snapshots import CircuitState
 from .config import AlertThresholds
 from .snapshot import SEVERITY, ClientMetrics
+from .window import WindowStats
 
 __all__ = ["DEFAULT_THRESHOLDS", "AlertTracker", "HealthState", "HealthStatus", "assess_health"]
 
@@ -45,10 +48,11 @@ class HealthStatus:
     Attributes:
         status: HEALTHY, DEGRADED or UNHEALTHY.
         reasons: one ``"<check>: <detail>"`` line per crossed threshold.
-        success_rate: percent of completed requests that succeeded.
+        success_rate: percent of completed requests that succeeded (over the window
+            when health was judged on one).
         circuit_state: the worst state among the breakers (CLOSED when there are none).
         queue_size: requests waiting for a slot.
-        response_time: p95 response time in seconds (the figure judged).
+        response_time: p95 response time in seconds (the figure judged, likewise).
     """
 
     status: HealthState
@@ -82,9 +86,18 @@ def _hosts(hosts: list[str]) -> str:
 
 
 def assess_health(
-    metrics: ClientMetrics, thresholds: AlertThresholds | None = None
+    metrics: ClientMetrics,
+    thresholds: AlertThresholds | None = None,
+    window: WindowStats | None = None,
 ) -> HealthStatus:
-    """Judge ``metrics`` against ``thresholds`` (``AlertThresholds()`` by default)."""
+    """Judge ``metrics`` against ``thresholds`` (``AlertThresholds()`` by default).
+
+    Args:
+        metrics: the snapshot (breaker states, queue size, and the lifetime figures).
+        thresholds: the limits.
+        window: recent requests; when given, rates and p95 are judged on it instead of
+            the lifetime figures of ``metrics``.
+    """
     t = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
     reasons: list[str] = []
     unhealthy = False
@@ -96,16 +109,26 @@ def assess_health(
         reasons.append(f"circuit_open: {len(open_hosts)} open ({_hosts(open_hosts)})")
     if half_open:
         reasons.append(f"circuit_half_open: {len(half_open)} probing ({_hosts(half_open)})")
-    completed = metrics.successful_requests + metrics.failed_requests + metrics.rejected_requests
-    if completed:
-        if metrics.success_rate < t.min_success_rate:
-            reasons.append(f"success_rate: {metrics.success_rate:.1f}% < {t.min_success_rate:g}%")
-        if metrics.error_rate > t.max_error_rate:
-            reasons.append(f"error_rate: {metrics.error_rate:.1f}% > {t.max_error_rate:g}%")
-    if metrics.p95_response_time > t.max_p95_response_time:
-        reasons.append(
-            f"p95_response_time: {metrics.p95_response_time:.3f} s > {t.max_p95_response_time:g} s"
+    if window is not None:
+        completed, success, error = window.completed, window.success_rate, window.error_rate
+        p95, where = window.p95_response_time, f" over {window.window_seconds:g} s"
+    else:
+        completed = (
+            metrics.successful_requests + metrics.failed_requests + metrics.rejected_requests
         )
+        success, error, p95, where = (
+            metrics.success_rate,
+            metrics.error_rate,
+            metrics.p95_response_time,
+            "",
+        )
+    if completed >= t.min_requests:
+        if success < t.min_success_rate:
+            reasons.append(f"success_rate: {success:.1f}% < {t.min_success_rate:g}%{where}")
+        if error > t.max_error_rate:
+            reasons.append(f"error_rate: {error:.1f}% > {t.max_error_rate:g}%{where}")
+        if p95 > t.max_p95_response_time:
+            reasons.append(f"p95_response_time: {p95:.3f} s > {t.max_p95_response_time:g} s{where}")
     if metrics.queue_size > t.max_queue_size:
         reasons.append(f"queue_size: {metrics.queue_size} > {t.max_queue_size}")
     worst = max(states.values(), key=SEVERITY.__getitem__, default=CircuitState.CLOSED)
@@ -118,10 +141,10 @@ def assess_health(
     return HealthStatus(
         status=status,
         reasons=tuple(reasons),
-        success_rate=metrics.success_rate,
+        success_rate=success,
         circuit_state=worst,
         queue_size=metrics.queue_size,
-        response_time=metrics.p95_response_time,
+        response_time=p95,
     )
 
 

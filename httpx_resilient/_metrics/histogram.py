@@ -12,7 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["BUCKETS", "MAX_TRACKABLE", "MIN_TRACKABLE", "SUB_BUCKETS", "LatencyHistogram"]
+__all__ = [
+    "BUCKETS",
+    "MAX_TRACKABLE",
+    "MIN_TRACKABLE",
+    "SUB_BUCKETS",
+    "LatencyHistogram",
+    "quantiles",
+]
 
 SUB_BUCKETS = 32
 _MIN_EXP = -19  # frexp exponent of the lowest octave: [2**-20, 2**-19) s, about 1 µs
@@ -28,6 +35,29 @@ _OFFSET = -_MIN_EXP * SUB_BUCKETS - SUB_BUCKETS
 def _lower_bound(index: int) -> float:
     octave, sub = divmod(index, SUB_BUCKETS)
     return math.ldexp(0.5 + sub / (2 * SUB_BUCKETS), octave + _MIN_EXP)
+
+
+def _midpoint(index: int) -> float:
+    return (_lower_bound(index) + _lower_bound(index + 1)) / 2 if index else 0.0
+
+
+def quantiles(counts: dict[int, int], fractions: Sequence[float]) -> list[float]:
+    """Quantiles (nearest rank, at bucket midpoints) of sparse ``{bucket index: count}``.
+
+    For histograms kept per time slot (``window.py``); ``fractions`` ascending.
+    """
+    total = sum(counts.values())
+    if not total:
+        return [0.0] * len(fractions)
+    ranks = [max(1, math.ceil(f * total)) for f in fractions]
+    results: list[float] = []
+    seen = 0
+    for index in sorted(counts):
+        seen += counts[index]
+        while len(results) < len(ranks) and seen >= ranks[len(results)]:
+            results.append(_midpoint(index))
+    top = _midpoint(max(counts))
+    return results + [top] * (len(ranks) - len(results))
 
 
 class LatencyHistogram:
@@ -46,8 +76,8 @@ class LatencyHistogram:
         self.min = math.inf
         self.max = 0.0
 
-    def record(self, seconds: float) -> None:
-        """Add one duration (negative values count as zero)."""
+    def record(self, seconds: float) -> int:
+        """Add one duration (negative values count as zero); return its bucket index."""
         if seconds >= MIN_TRACKABLE:
             mantissa, exponent = _frexp(seconds)
             index = exponent * SUB_BUCKETS + int(mantissa * 64.0) + _OFFSET
@@ -63,6 +93,7 @@ class LatencyHistogram:
             self.max = seconds
         if seconds < self.min:
             self.min = seconds
+        return index
 
     @property
     def count(self) -> int:

@@ -2,8 +2,11 @@
 
 Needs the ``[otel]`` extra (``opentelemetry-api``); OpenTelemetry is imported only when
 ``OTelTransport`` or ``instrument_otel`` is used. Attribute values are bounded:
-method (the nine standard ones, else ``_OTHER``), host, port, status class (``2xx``...),
-error type (an exception class name) and refusing layer. Spans carry ``url.full`` with
+method (the nine standard ones, else ``_OTHER``), host and port (at most ``max_hosts``
+hosts, default 100, the rest as ``server.address="other"`` without a port), status
+class (``2xx``...), error type (an exception class name) and refusing layer. The
+observable instruments read plain synchronous snapshots, so the SDK's periodic
+reader may collect them from its own thread. Spans carry ``url.full`` with
 userinfo dropped and credential-like query values redacted; no header is recorded.
 """
 
@@ -25,7 +28,9 @@ from .._core.errors import (
 )
 from .._core.layer import Layer
 from .._core.redact import redact_url, scrub
-from .transport import ClientMetrics, collect_metrics
+from .labels import DEFAULT_MAX_HOSTS, OTHER, HostLabels, bound_hosts
+from .labels import max_hosts as check_max_hosts
+from .transport import ClientMetrics, collect_metrics, find_metrics_layer
 
 __all__ = ["OTelTransport", "instrument_otel"]
 
@@ -66,6 +71,12 @@ class OTelTransport(Layer):
         tracer_provider: defaults to the global one.
         meter_provider: defaults to the global one.
         clock: the time source for durations.
+        max_hosts: hosts recorded by name in ``server.address`` (default 100): the
+            first ones seen keep their name, later ones are recorded as "other" (a
+            value recorded on a histogram cannot be withdrawn). Spans keep the host.
+
+    Raises:
+        ConfigError: ``max_hosts`` is not an integer >= 1.
     """
 
     def __init__(
@@ -75,8 +86,10 @@ class OTelTransport(Layer):
         tracer_provider: Any = None,
         meter_provider: Any = None,
         clock: Clock | None = None,
+        max_hosts: int = DEFAULT_MAX_HOSTS,
     ) -> None:
         super().__init__(inner, clock=clock)
+        self._host_label = HostLabels(check_max_hosts("OTelTransport", max_hosts))
         try:
             from opentelemetry import metrics, trace
             from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -94,13 +107,17 @@ class OTelTransport(Layer):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         method = request.method if request.method in _METHODS else "_OTHER"
         url = request.url
+        host = url.host
+        label = self._host_label(host)
         attributes: dict[str, str | int] = {
             "http.request.method": method,
-            "server.address": url.host,
+            "server.address": label,
         }
-        if url.port is not None:
+        if url.port is not None and label is host:
             attributes["server.port"] = url.port
-        span_attributes = {**attributes, "url.full": redact_url(url)}
+        span_attributes = {**attributes, "server.address": host, "url.full": redact_url(url)}
+        if url.port is not None:
+            span_attributes["server.port"] = url.port
         clock = self._clock
         with self._tracer.start_as_current_span(
             method,
@@ -146,7 +163,9 @@ def _metrics_reader(transport: object) -> Callable[[], ClientMetrics]:
     raise TypeError("transport must have get_metrics() or be an httpx transport")
 
 
-def instrument_otel(transport: object, meter_provider: Any = None) -> list[Any]:
+def instrument_otel(
+    transport: object, meter_provider: Any = None, *, max_hosts: int = DEFAULT_MAX_HOSTS
+) -> list[Any]:
     """Register observable instruments that read ``transport.get_metrics()``.
 
     Instruments (prefix ``httpx_resilient.``): ``requests`` by ``outcome``,
@@ -156,16 +175,35 @@ def instrument_otel(transport: object, meter_provider: Any = None) -> list[Any]:
     ``result`` (hit/miss), ``dedup.shared``, ``rate_limit.waits``,
     ``response_time`` by ``quantile``.
 
+    ``circuit_breaker.state`` names at most ``max_hosts`` hosts (default 100): OPEN,
+    then HALF_OPEN breakers, then the busiest hosts; the others are reported as
+    ``host="other"`` with, per state, the number of hosts in it.
+
     Returns:
         The instruments created (keep them alive as long as they should report).
+
+    Raises:
+        ConfigError: ``max_hosts`` is not an integer >= 1.
     """
+    limit = check_max_hosts("instrument_otel", max_hosts)
     try:
         from opentelemetry import metrics
         from opentelemetry.metrics import Observation
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise _missing() from exc
     read = _metrics_reader(transport)
+    layer = find_metrics_layer(transport)
+    counter = layer.host_traffic() if layer is not None else None
     meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
+
+    def breaker_states(m: ClientMetrics) -> list[tuple[float, dict[str, str]]]:
+        traffic = counter.snapshot() if counter is not None else {}
+        kept, other = bound_hosts(m.circuit_states, traffic, limit)
+        out: list[tuple[float, dict[str, str]]] = [
+            (1, {"host": host, "state": state.value}) for host, state in kept.items()
+        ]
+        out.extend((n, {"host": OTHER, "state": state.value}) for state, n in other.items())
+        return out
 
     def observe(pick: Callable[[ClientMetrics], Iterable[tuple[float, dict[str, str]]]]) -> Any:
         def callback(options: Any) -> Iterable[Any]:
@@ -207,14 +245,7 @@ def instrument_otel(transport: object, meter_provider: Any = None) -> list[Any]:
         ),
         meter.create_observable_gauge(
             p + "circuit_breaker.state",
-            [
-                observe(
-                    lambda m: [
-                        (1, {"host": host, "state": state.value})
-                        for host, state in m.circuit_states.items()
-                    ]
-                )
-            ],
+            [observe(breaker_states)],
         ),
         meter.create_observable_counter(
             p + "cache.lookups",

@@ -2,10 +2,14 @@
 
 Needs the ``[prometheus]`` extra; ``prometheus_client`` is imported here only, when a
 collector is built. Labels are bounded: ``outcome`` (4 values), ``quantile`` (3),
-``host`` and ``state`` for breakers (hosts the client talks to, times 3 states),
-``status`` for health (3). No URL, path, query or header ever becomes a label.
-``collect()`` may run on the exporter's HTTP thread: it only reads counters, and a read
-that races the event loop (a dict changing size) is simply taken again.
+``host`` and ``state`` for breakers (at most ``max_hosts`` hosts by name, default 100,
+plus ``host="other"``, times 3 states), ``status`` for health (3). No URL, path, query
+or header ever becomes a label. The hosts named are those with an OPEN, then a
+HALF_OPEN breaker, then the busiest (requests counted by the ``MetricsTransport``);
+``circuit_state{host="other",state=...}`` is the number of the remaining hosts in
+that state. ``collect()`` runs on the exporter's HTTP thread: every snapshot it reads
+is a plain synchronous read that needs no event loop, and a read that races the
+event loop (a dict changing size) is simply taken again.
 
 Usage::
 
@@ -20,11 +24,11 @@ from typing import Any
 
 import httpx
 
-from .._core.layer import Layer
 from .._core.snapshots import CircuitState
 from .health import HealthState, HealthStatus, assess_health
-from .histogram import LatencyHistogram
-from .transport import ClientMetrics, MetricsTransport, collect_metrics
+from .labels import DEFAULT_MAX_HOSTS, OTHER, bound_hosts
+from .labels import max_hosts as check_max_hosts
+from .transport import ClientMetrics, collect_metrics, find_metrics_layer
 
 __all__ = ["DEFAULT_BUCKETS", "PrometheusCollector"]
 
@@ -42,19 +46,6 @@ def _require() -> Any:
     return core
 
 
-def _find_histogram(source: object) -> LatencyHistogram | None:
-    layers = getattr(source, "layers", None)  # ResilientTransport exposes its layers
-    candidates: list[object] = list(layers) if isinstance(layers, tuple) else []
-    t = source
-    while isinstance(t, Layer):
-        candidates.append(t)
-        t = t.inner
-    for layer in candidates:
-        if isinstance(layer, MetricsTransport):
-            return layer.histogram
-    return None
-
-
 class PrometheusCollector:
     """Exposes a transport's ``ClientMetrics`` (and health) to Prometheus.
 
@@ -63,9 +54,12 @@ class PrometheusCollector:
             ``MetricsTransport``, the client facade), or a hand-built stack of layers.
         namespace: prefix of every metric name (default ``"httpx_resilient"``).
         buckets: ``le`` bounds for the response-time histogram.
+        max_hosts: hosts named in ``host`` labels (default 100); the rest are
+            reported together as ``host="other"``.
 
     Raises:
         ImportError: ``prometheus_client`` is not installed.
+        ConfigError: ``max_hosts`` is not an integer >= 1.
     """
 
     def __init__(
@@ -74,11 +68,15 @@ class PrometheusCollector:
         *,
         namespace: str = "httpx_resilient",
         buckets: Sequence[float] = DEFAULT_BUCKETS,
+        max_hosts: int = DEFAULT_MAX_HOSTS,
     ) -> None:
+        self._max_hosts = check_max_hosts("PrometheusCollector", max_hosts)
         self._core = _require()
         self._source = transport
         self._ns = namespace
         self._buckets = tuple(sorted(buckets))
+        layer = find_metrics_layer(transport)
+        self._traffic = layer.host_traffic() if layer is not None else None
 
     def _snapshot(self) -> ClientMetrics:
         for _ in range(3):
@@ -168,7 +166,8 @@ class PrometheusCollector:
             quantiles.add_metric([q], seconds)
         yield quantiles
 
-        histogram = _find_histogram(self._source)
+        layer = find_metrics_layer(self._source)
+        histogram = layer.histogram if layer is not None else None
         if histogram is not None:
             counts = histogram.cumulative(self._buckets)
             buckets = [(repr(b), c) for b, c in zip(self._buckets, counts, strict=True)]
@@ -183,9 +182,14 @@ class PrometheusCollector:
         states = core.GaugeMetricFamily(
             f"{ns}_circuit_state", "1 for each breaker's current state.", labels=["host", "state"]
         )
-        for host, current in sorted(m.circuit_states.items()):
+        traffic = self._traffic.snapshot() if self._traffic is not None else {}
+        kept, other = bound_hosts(m.circuit_states, traffic, self._max_hosts)
+        for host, current in sorted(kept.items()):
             for state in CircuitState:
                 states.add_metric([host, state.value], 1.0 if state is current else 0.0)
+        if other:
+            for state in CircuitState:
+                states.add_metric([OTHER, state.value], float(other.get(state, 0)))
         yield states
 
         health = self._health(m)

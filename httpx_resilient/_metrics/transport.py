@@ -14,9 +14,13 @@ rejected + cancelled + active``):
 - successful: anything else, cache hits included.
 
 Response time is measured from entry to headers, only for requests that got a
-response, in a fixed-size ``LatencyHistogram``. Retry, breaker, cache, dedup, queue and
-rate-limit counters are read from the layers below by walking ``.inner`` and reading
-each layer's ``statistics()`` snapshot, so hand-built stacks report them too.
+response, in a fixed-size ``LatencyHistogram``. Outcomes and response times are also
+kept for the last ``AlertThresholds.window_seconds`` in a ``SlidingWindow``: health
+is judged on that window, while ``ClientMetrics`` keeps lifetime totals.
+
+Retry, breaker, cache, dedup, queue and rate-limit counters are read from the layers
+below by walking ``.inner`` and reading each layer's ``statistics()`` snapshot, so
+hand-built stacks report them too.
 """
 
 from __future__ import annotations
@@ -52,9 +56,11 @@ from .._core.snapshots import (
 from .config import AlertThresholds
 from .health import DEFAULT_THRESHOLDS, AlertTracker, HealthStatus, assess_health
 from .histogram import LatencyHistogram
+from .labels import HostTraffic
 from .snapshot import SEVERITY, ClientMetrics
+from .window import FAILED, REJECTED, SUCCEEDED, SlidingWindow, WindowStats
 
-__all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics"]
+__all__ = ["ClientMetrics", "MetricsTransport", "collect_metrics", "find_metrics_layer"]
 
 logger = logging.getLogger("httpx_resilient")
 _DEBUG = logging.DEBUG
@@ -109,6 +115,21 @@ def _collect(top: httpx.AsyncBaseTransport, totals: ClientMetrics) -> ClientMetr
     )
 
 
+def find_metrics_layer(source: object) -> MetricsTransport | None:
+    """The first ``MetricsTransport`` of ``source`` (a ``ResilientTransport``'s layers,
+    or a chain of layers), or ``None``."""
+    layers = getattr(source, "layers", None)  # ResilientTransport exposes its layers
+    candidates: list[object] = list(layers) if isinstance(layers, tuple) else []
+    t = source
+    while isinstance(t, Layer):
+        candidates.append(t)
+        t = t.inner
+    for layer in candidates:
+        if isinstance(layer, MetricsTransport):
+            return layer
+    return None
+
+
 def collect_metrics(top: httpx.AsyncBaseTransport) -> ClientMetrics:
     """Metrics of a stack: request totals from its first ``MetricsTransport`` (zeros
     if it has none) and the counters of every layer from ``top`` down."""
@@ -132,7 +153,9 @@ class MetricsTransport(Layer):
         clock: the time source for response times and alert checks.
         thresholds: what ``assess_health()`` judges against (``AlertThresholds()``).
         on_alert: called with the new ``HealthStatus`` whenever the set of crossed
-            thresholds changes (one crossed, or one cleared), never once per request.
+            thresholds changes (one crossed, or one cleared), never once per request;
+            in the thread that judged health (the loop's, or an exporter's that called
+            ``assess_health()``).
         alert_interval: seconds between automatic health checks as requests complete
             (default 1.0; 0 checks after every request).
     """
@@ -156,6 +179,8 @@ class MetricsTransport(Layer):
         self._next_check = -math.inf
         self._alerts = AlertTracker(on_alert, logger)
         self._histogram = LatencyHistogram()
+        self._window = SlidingWindow(self._thresholds.window_seconds)
+        self._traffic: HostTraffic | None = None  # counted once an exporter asks
         self._started = 0
         self._succeeded = 0
         self._failed = 0
@@ -167,9 +192,22 @@ class MetricsTransport(Layer):
         """The live response-time histogram (read it, don't change it)."""
         return self._histogram
 
+    def host_traffic(self) -> HostTraffic:
+        """Requests per host (bounded), counted from the first call on.
+
+        Exporters call it when built, to name the busiest hosts in their labels; until
+        then requests are not counted per host, so the hot path pays nothing for it.
+        """
+        if self._traffic is None:
+            self._traffic = HostTraffic()
+        return self._traffic
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         clock = self._clock
         self._started += 1
+        traffic = self._traffic
+        if traffic is not None:
+            traffic.add(host_key(request))
         start = clock.now()
         try:
             response = await self._inner.handle_async_request(request)
@@ -177,12 +215,14 @@ class MetricsTransport(Layer):
             self._record_error(request, exc, clock.now())
             raise
         now = clock.now()
-        self._histogram.record(now - start)
+        index = self._histogram.record(now - start)
         status = response.status_code
         if status >= 500 or status == 429:
             self._failed += 1
+            self._window.record(now, FAILED, index)
         else:
             self._succeeded += 1
+            self._window.record(now, SUCCEEDED, index)
         if logger.isEnabledFor(_DEBUG):
             outcome = "failed" if status >= 500 or status == 429 else "success"
             self._log_request(request, outcome, now - start, status_code=status)
@@ -196,9 +236,11 @@ class MetricsTransport(Layer):
             return
         if isinstance(exc, REFUSALS):
             self._rejected += 1
+            self._window.record(now, REJECTED)
             outcome = "rejected"
         else:
             self._failed += 1
+            self._window.record(now, FAILED)
             outcome = "failed"
         if logger.isEnabledFor(_DEBUG):
             self._log_request(request, outcome, None, error=exc)
@@ -256,9 +298,16 @@ class MetricsTransport(Layer):
         """Same as ``get_metrics()``."""
         return self.get_metrics()
 
+    def window_stats(self) -> WindowStats:
+        """Requests completed in the last ``window_seconds`` (what health is judged on)."""
+        return self._window.stats(self._clock.now())
+
     def assess_health(self) -> HealthStatus:
-        """Judge the current metrics against the thresholds (and alert on a change)."""
-        status = assess_health(self.get_metrics(), self._thresholds)
+        """Judge the current metrics and the window against the thresholds.
+
+        Alerts (log line and ``on_alert``) fire when the set of crossed checks changes.
+        """
+        status = assess_health(self.get_metrics(), self._thresholds, self.window_stats())
         self._alerts.update(status)
         return status
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.validate import int_at_least, optional_positive
 
 __all__ = ["QueueConfig"]

@@ -8,10 +8,10 @@ import asyncio
 import anyio
 import httpx
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .waitqueue import Waiter
 
-__all__ = ["SlotWaiter", "asyncio_future", "long_lived", "pool_timeout", "priority_of"]
+__all__ = ["SlotWaiter", "asyncio_future", "long_lived", "park", "pool_timeout", "priority_of"]
 
 
 def priority_of(request: httpx.Request) -> int:
@@ -73,3 +73,14 @@ def pool_timeout(request: httpx.Request) -> float | None:
     timeouts = request.extensions.get("timeout")
     pool = timeouts.get("pool") if isinstance(timeouts, dict) else None
     return float(pool) if isinstance(pool, (int, float)) and pool >= 0 else None
+
+
+async def park(waiter: SlotWaiter) -> None:
+    """Wait until ``waiter.wake()``: on a bare future under asyncio, else an event."""
+    future = asyncio_future()
+    if future is not None:
+        waiter.handle = future
+        await future
+    else:
+        waiter.handle = event = anyio.Event()
+        await event.wait()

@@ -7,22 +7,16 @@ and all hosts together stay within ``max_concurrency``. A long-lived stream
 (``text/event-stream``, a 101 upgrade, ``extensions={"stream": True}``) gives no sample
 and frees its slot at headers in the adaptive mode (httpx's pool still bounds its
 connection); failed requests give no sample either. Any other request holds its slot
-until its response body is closed or read to the end, because until then the
-connection under it is busy (``client.get()`` never notices; ``client.stream()`` holds
-it until the ``async with`` block ends). ``response.extensions["queue_wait"]`` holds the
-seconds the request waited for its slot.
+until its body is closed or read to the end (its connection is busy until then).
+``response.extensions["queue_wait"]``: the seconds it waited for its slot.
 
-Waiters are served by ``extensions["priority"]`` (int, higher first, default 0), then
-arrival; see ``waitqueue.py`` for the heap and aging. Admission to a free slot with nobody
-waiting allocates nothing and never awaits. A queued request parks on a bare future
-under asyncio (an ``anyio.Event`` elsewhere); of the waiters with a deadline
-(``queue_timeout`` or ``timeout_budget``), only the one whose deadline comes first
-sleeps on the clock, and expires everyone due when it wakes: one timer per queue.
-With no ``queue_timeout`` a wait is bounded by the request's own pool timeout
-(``extensions["timeout"]["pool"]``), as httpx's pool would bound it, and fails with
-``QueueTimeoutError`` (an ``httpx.PoolTimeout``). When the queue is full, a newcomer of
-higher priority than the lowest-ranked waiter takes its place (that waiter fails with
-``QueueFullError``); otherwise the newcomer fails.
+Waiters are served by ``extensions["priority"]`` (higher first), then arrival
+(``waitqueue.py``: heap and aging). A free slot with nobody waiting is taken without
+allocating or awaiting; a queued request parks (``slot.park``), and only the waiter
+whose deadline comes first sleeps on the clock: one timer per queue. With no
+``queue_timeout`` a wait is bounded by the request's pool timeout, failing with
+``QueueTimeoutError`` (an ``httpx.PoolTimeout``). A full queue admits a newcomer of
+higher priority than the lowest waiter, which fails with ``QueueFullError``.
 """
 
 from __future__ import annotations
@@ -48,7 +42,7 @@ from .._core.layer import Layer
 from .._core.snapshots import QueueStatistics
 from .config import QueueConfig
 from .releasing import ReleasingStream
-from .slot import SlotWaiter, asyncio_future, long_lived, pool_timeout, priority_of
+from .slot import SlotWaiter, long_lived, park, pool_timeout, priority_of
 from .waitqueue import Lane, WaiterState, WaitQueue
 
 __all__ = ["PriorityQueueTransport"]
@@ -226,7 +220,7 @@ class PriorityQueueTransport(Layer):
                 if waiter is self._keeper:
                     await self._keep_time(waiter)
                 else:
-                    await self._park(waiter)
+                    await park(waiter)
             woke = True
         finally:
             waiter.handle = None
@@ -262,16 +256,6 @@ class PriorityQueueTransport(Layer):
         which = "queue_timeout" if self._config.queue_timeout is not None else "the pool timeout"
         raise QueueTimeoutError(f"no slot free within {which} ({timeout} s)", request=request)
 
-    async def _park(self, waiter: SlotWaiter) -> None:
-        """Wait until ``waiter.wake()``."""
-        future = asyncio_future()
-        if future is not None:
-            waiter.handle = future
-            await future
-        else:
-            waiter.handle = event = anyio.Event()
-            await event.wait()
-
     async def _keep_time(self, waiter: SlotWaiter) -> None:
         """Sleep on the clock until ``waiter``'s deadline (the earliest of all), unless
         woken; then expire every waiter that is due and hand the duty on."""
@@ -298,14 +282,23 @@ class PriorityQueueTransport(Layer):
 
     async def _shutdown(self) -> None:
         """Refuse new requests, fail every waiter, wait for calls in flight to return."""
-        self._closed = True
-        self._keeper = None
-        for waiter in self._slots.fail_all():
-            waiter.wake()
+        self.begin_close()
         if self._calls:
             if self._drained is None:
                 self._drained = anyio.Event()
             await self._drained.wait()
+
+    def begin_close(self) -> None:
+        """Refuse new requests and fail every waiter at once."""
+        self._closed = True
+        self._keeper = None
+        for waiter in self._slots.fail_all():
+            waiter.wake()
+
+    def reopen(self) -> None:
+        """Admit requests again after a close."""
+        self._closed = False
+        self._drained = None
 
     async def aclose(self) -> None:
         """Fail queued waiters with ``ClientClosedError``, let calls in flight return

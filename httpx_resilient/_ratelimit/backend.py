@@ -29,6 +29,7 @@ Implementing a backend (what the Redis backend must do):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -103,7 +104,10 @@ class RateLimitBackend(Protocol):
         ...
 
 
-_SWEEP_MIN = 1024
+_KEEP = 1024
+"""Buckets per limit kept without looking for idle ones."""
+_SCAN = 2
+"""Oldest buckets looked at per new bucket once a limit has ``_KEEP`` of them."""
 
 
 class InProcessBackend:
@@ -116,33 +120,32 @@ class InProcessBackend:
     that finds a token awaits nothing but the inner transport.
 
     Memory stays bounded: a bucket that is full, unpaused and at its configured rate is
-    the same as a fresh one, so such buckets are dropped once a limit has more than
-    ``max(1024, twice the count after the last sweep)`` of them.
+    the same as a fresh one, so it may be dropped; a partial, paused or slowed one never
+    is (dropping it would hand out a fresh burst). Once a limit has 1,024 buckets, each
+    new bucket looks at the two oldest: an idle one is dropped, a busy one goes to the
+    back. That is O(1) per request and keeps a limit's buckets within about twice the
+    number that are not full (plus 1,024). Waiters hold no bucket (they look theirs up
+    again when woken), and a full bucket has nothing a waiter could lose: the fresh
+    bucket that replaces it is full too.
     """
 
-    __slots__ = ("_degraded", "_sweep_at", "_tables", "recovering")
+    __slots__ = ("_degraded", "_tables", "recovering")
 
     def __init__(self) -> None:
-        self._tables: dict[str, dict[str, TokenBucket]] = {}
-        self._sweep_at: dict[str, int] = {}
+        self._tables: dict[str, OrderedDict[str, TokenBucket]] = {}
         self._degraded: set[TokenBucket] = set()
         self.recovering = False  # some bucket runs below its configured rate
 
     def _bucket(self, limit: Limit, key: str, now: float) -> TokenBucket:
         table = self._tables.get(limit.name)
         if table is None:
-            table = self._tables[limit.name] = {}
+            table = self._tables[limit.name] = OrderedDict()
         bucket = table.get(key)
         if bucket is None:
-            if len(table) >= self._sweep_at.get(limit.name, _SWEEP_MIN):
-                self._sweep(limit.name, table, now)
+            if len(table) >= _KEEP:
+                _drop_idle(table, now)
             bucket = table[key] = TokenBucket(limit, now)
         return bucket
-
-    def _sweep(self, name: str, table: dict[str, TokenBucket], now: float) -> None:
-        for key in [k for k, b in table.items() if b.idle(now)]:
-            del table[key]
-        self._sweep_at[name] = max(_SWEEP_MIN, 2 * len(table))
 
     def acquire_now(
         self, limits: Sequence[Limit], keys: Sequence[str], cost: float, now: float
@@ -242,7 +245,9 @@ class InProcessBackend:
     def buckets(self, limits: Sequence[Limit], now: float) -> tuple[BucketState, ...]:
         states: list[BucketState] = []
         for limit in limits:
-            table = self._tables.get(limit.name, {})
+            table = self._tables.get(limit.name)
+            if table is None:
+                continue
             states.extend(
                 BucketState(
                     limit_index=limit.index,
@@ -252,10 +257,20 @@ class InProcessBackend:
                     capacity=limit.capacity,
                     paused_until=bucket.paused_at(now),
                 )
-                for key, bucket in table.items()
+                for key, bucket in list(table.items())  # one atomic copy: any thread
             )
         return tuple(states)
 
     def __repr__(self) -> str:
         count = sum(len(t) for t in self._tables.values())
         return f"InProcessBackend(buckets={count})"
+
+
+def _drop_idle(table: OrderedDict[str, TokenBucket], now: float) -> None:
+    """Look at the ``_SCAN`` oldest buckets: drop the idle ones, move the rest back."""
+    for _ in range(_SCAN):
+        key, bucket = next(iter(table.items()))
+        if bucket.idle(now):
+            del table[key]
+        else:
+            table.move_to_end(key)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._core.errors import ConfigError
 from .._core.keys import KeyFunc
+from .._core.outcomes import ConfigError
 from .._core.validate import int_at_least, key_choice, non_negative, positive
 
 __all__ = ["RateLimitConfig"]

@@ -22,9 +22,10 @@ import anyio
 import httpx
 
 from .._core.clock import Clock, wall_time
-from .._core.errors import ClientClosedError, ConfigError
+from .._core.errors import ClientClosedError, ConfigError, refusal
 from .._core.keys import key_function
 from .._core.layer import Layer
+from .._core.outcomes import Refused
 from .._core.snapshots import RateLimitStatistics
 from .backend import InProcessBackend, RateLimitBackend
 from .bucket import Limit
@@ -167,6 +168,14 @@ class RateLimitTransport(Layer):
                 await self._recover(response, keys)
         return response
 
+    def begin_close(self) -> None:
+        """Fail waiting requests with ``ClientClosedError`` at once."""
+        self._room.close()
+
+    def reopen(self) -> None:
+        """Admit requests again after a close."""
+        self._room.closed = False
+
     async def aclose(self) -> None:
         """Fail waiting requests with ``ClientClosedError``, then close the inner transport."""
         self._room.close()
@@ -190,6 +199,9 @@ class RateLimitTransport(Layer):
         call = self._backend.try_acquire if take else self._backend.wait_time
         try:
             return await call(self._limits, keys, cost, now)
+        except Refused as refused:  # a shared backend refuses; this face names the error
+            self._backend_errors += 1
+            raise refusal(refused) from refused.__cause__
         except Exception:
             self._backend_errors += 1
             raise
@@ -219,13 +231,15 @@ class RateLimitTransport(Layer):
             self._sync.throttle_now(
                 limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
             )
-            return
-        await self._report(
-            response,
-            self._backend.throttle(
-                limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
-            ),
-        )
+        else:
+            await self._report(
+                response,
+                self._backend.throttle(
+                    limits, self._adaptive_keys(keys), now, pause=pause, decrease=decrease
+                ),
+            )
+        if pause:  # waiters with max_wait or a budget must not wait out a long pause
+            self._room.recheck()
 
     async def _recover(self, response: httpx.Response, keys: Keys) -> None:
         limits, now = self._adaptive_limits, self._clock.now()

@@ -7,6 +7,13 @@ one backend call; everyone else waits on an event and is woken one at a time as 
 leave. Whatever ends a wait (grant, refusal, cancellation, even wrapped in an exception
 group), the ``finally`` block takes the waiter out and wakes the next head, so a wake-up
 that lands on a cancelled waiter passes on and no token is ever held by a waiter.
+
+A wait that would outlast ``max_wait`` or the request's deadline is refused at once,
+never waited out: on arrival, whenever the head learns its wait, and when a server
+pause lands (``recheck``): every waiter with a bound then looks again whether even one
+token is within reach, so a ``Retry-After`` of hours fails bounded requests at once.
+The pool timeout (``timeout["pool"]``) is not a bound here: it is httpx's wait for a
+connection, which the queue layer honours; a token wait is rate, not congestion.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ class WaitingRoom:
     """
 
     __slots__ = (
+        "_bounded",
         "_clock",
         "_max_wait",
         "_try",
@@ -79,6 +87,7 @@ class WaitingRoom:
         self._max_wait = max_wait
         self._try = try_acquire
         self.queues: dict[Keys, WaitQueue] = {}
+        self._bounded: set[Waiter] = set()  # waiters with max_wait or a deadline
         self.closed = False
         self.waiting = 0
         self.waits = 0
@@ -91,6 +100,11 @@ class WaitingRoom:
         for queue in list(self.queues.values()):
             for waiter in queue.live():
                 waiter.interrupt()
+
+    def recheck(self) -> None:
+        """Make every waiter with a bound look again at once (a server pause landed)."""
+        for waiter in list(self._bounded):
+            waiter.interrupt()
 
     def _exceeded(self, request: httpx.Request, needed: float) -> RateLimitExceeded:
         self.rejected += 1
@@ -158,6 +172,8 @@ class WaitingRoom:
                 self._refuse(request, needed, 0.0, deadline)
         waiter = queue.push(priority)
         self.waiting += 1
+        if self._max_wait is not None or deadline is not None:
+            self._bounded.add(waiter)
         try:
             while True:
                 if self.closed:
@@ -182,6 +198,9 @@ class WaitingRoom:
                     await waiter.wait_woken()
                     continue
                 if left > 0.0 and await _woken_within(waiter, clock, left):
+                    if queue.head() is not waiter:  # a pause landed: is a token in reach?
+                        needed = await self._try(keys, 1.0, False)
+                        self._refuse(request, needed, clock.now() - start, deadline)
                     continue
                 if queue.head() is not waiter:  # waited as long as allowed, still behind
                     needed = await self._try(keys, float(queue.ahead(priority)), False)
@@ -193,6 +212,7 @@ class WaitingRoom:
                     raise self._out_of_budget(request, needed)
         finally:
             queue.remove(waiter)
+            self._bounded.discard(waiter)
             self.waiting -= 1
             if queue.size == 0:
                 if self.queues.get(keys) is queue:

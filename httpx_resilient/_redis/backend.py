@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .._breaker.config import CircuitBreakerConfig
 from .._breaker.policy import BreakerPolicy, Transition
+from .._core.clock import Clock
 from .breaker import RedisBreakerStore
 from .link import OnError, RedisBackendStatistics, RedisLink, text
 from .ratelimit import RedisRateLimitBackend
@@ -33,6 +34,11 @@ class RedisBackend(RedisLink):
         prefix: prepended to every key (default ``"httpx_resilient:"``).
         on_error: ``"fail_open"`` (default): when Redis is unreachable, use state in
             this process and count it; ``"raise"``: raise ``ResilienceError``.
+        backoff: seconds Redis is skipped after a failed call, measured from the
+            failure (default: the larger of 5 s and five operation timeouts; must be
+            longer than the timeout). Shared by the limiter, the breakers and a
+            ``RedisStorage(backend)``: a hung Redis costs one timeout per period.
+        clock: the clock that times the backoff (default: the system's).
 
     Raises:
         ConfigError: an argument is invalid (the message names it).
@@ -47,16 +53,32 @@ class RedisBackend(RedisLink):
         *,
         prefix: str = "httpx_resilient:",
         on_error: OnError = "fail_open",
+        backoff: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(client_or_url, prefix=prefix, on_error=on_error)
+        super().__init__(
+            client_or_url, prefix=prefix, on_error=on_error, backoff=backoff, clock=clock
+        )
         self._rate_limit: RedisRateLimitBackend | None = None
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str = "httpx_resilient:", on_error: OnError = "fail_open"
+        cls,
+        url: str,
+        *,
+        prefix: str = "httpx_resilient:",
+        on_error: OnError = "fail_open",
+        backoff: float | None = None,
+        clock: Clock | None = None,
     ) -> RedisBackend:
         """A backend on a new coredis client for ``url`` (see the class for options)."""
-        return cls(text(url, "RedisBackend.url"), prefix=prefix, on_error=on_error)
+        return cls(
+            text(url, "RedisBackend.url"),
+            prefix=prefix,
+            on_error=on_error,
+            backoff=backoff,
+            clock=clock,
+        )
 
     def rate_limit_backend(self) -> RedisRateLimitBackend:
         """The ``RateLimitBackend`` that ``RateLimitTransport`` uses (one per backend)."""

@@ -23,18 +23,21 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from .._breaker.config import CircuitBreakerConfig
 from .._breaker.policy import NOT_ADMITTED, BreakerPolicy, Transition
-from .._core.errors import CircuitOpenError, ResilienceError
+from .._core.outcomes import Refused
 from .._core.snapshots import CircuitState
 from .breaker_scripts import BREAKER_ADMIT, BREAKER_CONTROL, BREAKER_SETTLE
 from .client import BackendError, is_redis_error
 from .link import Guard, RedisLink
+
+if TYPE_CHECKING:
+    from .._core.faces import AnyRequest
 
 __all__ = ["ISOLATED_RECHECK", "RedisBreakerStore", "Ticket"]
 
@@ -94,22 +97,43 @@ class RedisBreakerStore:
             str(config.minimum_calls),
             self._ttl,
         )
-        self._refused: dict[str, tuple[float, bool]] = {}  # key -> (until, isolated)
-        self.view: dict[str, CircuitState] = {}
+        self._refused: OrderedDict[str, tuple[float, bool]] = OrderedDict()  # (until, isolated)
+        self.view: OrderedDict[str, CircuitState] = OrderedDict()
         self.opens = 0
         self.rejected = 0
         self.probes = 0
+
+    def _remember(self, key: str, state: CircuitState) -> None:
+        """Record the state last seen; past ``max_keys`` forget the oldest CLOSED one."""
+        view = self.view  # least recently seen first
+        view[key] = state
+        view.move_to_end(key)
+        if len(view) > self._config.max_keys:
+            for _ in range(8):  # open ones go to the back: kept, and this stays O(1)
+                oldest, seen = next(iter(view.items()))
+                if seen is CircuitState.CLOSED:
+                    del view[oldest]
+                    break
+                view.move_to_end(oldest)
+
+    def _refuse(self, key: str, verdict: tuple[float, bool]) -> None:
+        """Refuse ``key`` locally until ``verdict[0]``; a local cache, bounded by
+        ``max_keys`` (a forgotten refusal costs one round trip to Redis)."""
+        refused = self._refused
+        refused[key] = verdict
+        if len(refused) > self._config.max_keys:
+            refused.popitem(last=False)
 
     def _key(self, key: str) -> list[str]:
         return [f"{self._prefix}{key}"]
 
     def _seen(self, key: str, old: int, new: int, now: float) -> CircuitState:
         state = _STATES[new]
-        self.view[key] = state
+        self._remember(key, state)
         if old != new:
             if state is CircuitState.OPEN:
                 self.opens += 1
-                self._refused[key] = (now + self._config.recovery_timeout, False)
+                self._refuse(key, (now + self._config.recovery_timeout, False))
             else:
                 self._refused.pop(key, None)
             if self._on_transition is not None:
@@ -119,12 +143,12 @@ class RedisBreakerStore:
     def _refusal(
         self,
         key: str,
-        request: httpx.Request,
+        request: AnyRequest,
         retry_after: float | None,
         *,
         isolated: bool,
         count: bool = True,
-    ) -> CircuitOpenError:
+    ) -> Refused:
         if count:  # the local policy counts its own refusals
             self.rejected += 1
         if retry_after is not None:
@@ -134,16 +158,18 @@ class RedisBreakerStore:
         else:
             slots = self._config.half_open_max_calls
             detail = f"is half-open and its {slots} probe slot(s) are busy"
-        return CircuitOpenError(
-            f"circuit breaker for {key!r} {detail}", request=request, retry_after=retry_after
+        # the face's transport raises it as its CircuitOpenError, with the request
+        return Refused(
+            "CircuitOpenError", f"circuit breaker for {key!r} {detail}", retry_after=retry_after
         )
 
-    async def admit(self, key: str, now: float, request: httpx.Request) -> Ticket:
+    async def admit(self, key: str, now: float, request: AnyRequest) -> Ticket:
         """A ticket for a call at ``now`` (transport clock).
 
         Raises:
-            CircuitOpenError: the breaker is open, isolated or its probe slots are busy.
-            ResilienceError: Redis is unreachable and ``on_error="raise"``.
+            Refused: ``"CircuitOpenError"``, the breaker is open, isolated or its probe
+                slots are busy; ``"ResilienceError"``, Redis is unreachable and
+                ``on_error="raise"`` (the face's transport raises its own error class).
         """
         refused = self._refused.get(key)
         if refused is not None:
@@ -168,9 +194,9 @@ class RedisBreakerStore:
         state = self._seen(key, old, new, now)
         if number < 0:
             if isolated:
-                self._refused[key] = (now + ISOLATED_RECHECK, True)
+                self._refuse(key, (now + ISOLATED_RECHECK, True))
             elif state is CircuitState.OPEN:
-                self._refused[key] = (now + retry_after, False)
+                self._refuse(key, (now + retry_after, False))
             retry = retry_after if retry_after >= 0 else None
             raise self._refusal(key, request, retry, isolated=isolated)
         probe = number & 1 == 1
@@ -179,7 +205,7 @@ class RedisBreakerStore:
         quiet = not probe and not self._rate_mode and result[5] == 0
         return Ticket(number, local=False, quiet=quiet)
 
-    def _local_admit(self, key: str, now: float, request: httpx.Request) -> Ticket:
+    def _local_admit(self, key: str, now: float, request: AnyRequest) -> Ticket:
         policy = self.policy
         number = policy.admit(key, now)
         if number == NOT_ADMITTED:
@@ -223,10 +249,10 @@ class RedisBreakerStore:
                     "breaker_settle", BREAKER_SETTLE, self._key(key), (*args, *self._settle_tail)
                 )
         except BackendError as error:
-            with contextlib.suppress(ResilienceError):  # the call is over: never raise
+            with contextlib.suppress(Refused):  # the call is over: never raise
                 self._guard.failed(error, now)
             return
-        except ResilienceError:
+        except Refused:
             return
         if int(result[0]) > 0:
             self._seen(key, int(result[1]), int(result[2]), now)
@@ -251,14 +277,14 @@ class RedisBreakerStore:
             return self._local_control(key, mode, now)
         old, new, isolated = int(result[0]), int(result[1]), int(result[3])
         if mode == "state":
-            self.view[key] = _STATES[new]
+            self._remember(key, _STATES[new])
             return _STATES[new]
         self._refused.pop(key, None)
         state = self._seen(key, old, new, now)
         if isolated:
-            self._refused[key] = (now + ISOLATED_RECHECK, True)
+            self._refuse(key, (now + ISOLATED_RECHECK, True))
         elif mode == "open":
-            self._refused[key] = (now + self._config.recovery_timeout, False)
+            self._refuse(key, (now + self._config.recovery_timeout, False))
         return state
 
     def _local_control(self, key: str, mode: str, now: float) -> CircuitState:
@@ -276,6 +302,10 @@ class RedisBreakerStore:
         self._backend.connection.check_open("RedisBackend")
         pattern = "".join(f"[{c}]" if c in "*?[]\\" else c for c in self._prefix) + "*"
         found: list[str] = []
+        outage = self._backend.outage
+        if outage.skip():
+            return list(self.view)
+        started = outage.started()
         try:
             async for name in self._backend.connection.client.scan_iter(match=pattern):
                 text = name.decode() if isinstance(name, bytes) else str(name)
@@ -285,4 +315,5 @@ class RedisBreakerStore:
                 raise
             self._guard.failed(BackendError(exc), now)
             return list(self.view)
+        outage.succeeded(started)
         return found

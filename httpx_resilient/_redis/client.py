@@ -11,14 +11,19 @@ message of ours.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._core.errors import ConfigError
+from .._core.clock import SYSTEM_CLOCK, Clock
+from .._core.outcomes import ConfigError
 from .._core.redact import REDACTED, redact_url
+from .outage import DEFAULT_BACKOFF, Outage, shared_outage
 
 __all__ = ["DEFAULT_TIMEOUT", "BackendError", "RedisConnection", "is_redis_error"]
+
+logger = logging.getLogger("httpx_resilient")
 
 _SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_TIMEOUT = 1.0
@@ -37,13 +42,24 @@ class RedisConnection:
         client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a coredis
             client (``coredis.Redis``).
         owner: the public class name, for error messages (``"RedisBackend"``).
+        backoff: seconds to skip Redis after a failure (``None``: the larger of
+            ``DEFAULT_BACKOFF`` and five operation timeouts); must exceed the timeout.
+        clock: the clock the outage state reads.
 
     Raises:
-        ConfigError: the URL is malformed or the object is no coredis client.
+        ConfigError: the URL is malformed, the object is no coredis client, or
+            ``backoff`` is not longer than the operation timeout.
         ImportError: a URL was given and coredis is not installed.
     """
 
-    def __init__(self, client_or_url: object, owner: str) -> None:
+    def __init__(
+        self,
+        client_or_url: object,
+        owner: str,
+        *,
+        backoff: float | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         field = f"{owner}.client_or_url"
         self._password: str | None = None
         self._entered = 0
@@ -58,6 +74,23 @@ class RedisConnection:
             self.owned = False
         else:
             raise ConfigError(field, "must be a redis:// URL or a coredis client")
+        self.timeout = self._read_timeout()
+        if backoff is None:
+            backoff = max(DEFAULT_BACKOFF, 5 * self.timeout)
+        elif isinstance(backoff, bool) or not isinstance(backoff, (int, float)):
+            raise ConfigError(f"{owner}.backoff", f"must be a number of seconds, got {backoff!r}")
+        elif not backoff > self.timeout:
+            raise ConfigError(
+                f"{owner}.backoff",
+                f"must be longer than the operation timeout ({self.timeout:g} s), got {backoff!r}",
+            )
+        outage = Outage(
+            backoff=float(backoff),
+            timeout=self.timeout,
+            clock=SYSTEM_CLOCK if clock is None else clock,
+            description=self.description,
+        )
+        self.outage = outage if self.owned else shared_outage(self.client, outage)
 
     def _from_url(self, url: str, field: str) -> Any:
         try:
@@ -85,6 +118,20 @@ class RedisConnection:
             )
         except (ValueError, TypeError) as exc:
             raise ConfigError(field, f"is not a usable Redis URL: {self}") from exc
+
+    def _read_timeout(self) -> float:
+        """The client's operation (``stream_timeout``) timeout; warn if it has none."""
+        pool = getattr(self.client, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", None)
+        value = kwargs.get("stream_timeout") if isinstance(kwargs, dict) else DEFAULT_TIMEOUT
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        logger.warning(
+            "the coredis client for %s has no stream_timeout: a hung Redis would hold "
+            "requests without limit (give the client one)",
+            self.description,
+        )
+        return DEFAULT_TIMEOUT
 
     def __str__(self) -> str:
         return self.description

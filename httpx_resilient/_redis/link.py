@@ -6,8 +6,11 @@ neither imports the backend that builds them.
 
 When Redis cannot be reached, ``on_error="fail_open"`` (default) serves each call from
 state in this process (a local bucket or breaker, starting fresh), counts it in
-``statistics()`` and logs one WARNING per outage (and an INFO when Redis answers again);
-Redis is tried again at most once a second. ``on_error="raise"`` raises
+``statistics()`` and logs one WARNING per outage (and an INFO when Redis answers again).
+The outage state (``outage.py``) is the connection's: the limiter, the breaker and a
+``RedisStorage`` built on the same backend all skip Redis for one backoff period after
+any of them saw it fail, so a hung Redis costs one timeout per period, not one per
+request or per adapter. ``on_error="raise"`` raises
 ``ResilienceError("rate limit backend unavailable")`` (or ``"circuit breaker backend
 unavailable"``) with the Redis error as its cause. A URL's password never reaches a log,
 an error message or a ``repr``.
@@ -15,23 +18,19 @@ an error message or a ``repr``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from .._core.errors import ConfigError, ResilienceError
+from .._core.clock import Clock
+from .._core.outcomes import ConfigError, Refused
 from .client import BackendError, RedisConnection, is_redis_error
 
-__all__ = ["RETRY_INTERVAL", "Guard", "OnError", "RedisBackendStatistics", "RedisLink", "text"]
-
-logger = logging.getLogger("httpx_resilient")
+__all__ = ["Guard", "OnError", "RedisBackendStatistics", "RedisLink", "text"]
 
 _L = TypeVar("_L", bound="RedisLink")
 OnError = Literal["fail_open", "raise"]
-RETRY_INTERVAL = 1.0
-"""Seconds between attempts to reach Redis during an outage (fail-open mode)."""
 
 
 def text(value: object, name: str) -> str:
@@ -69,6 +68,8 @@ class RedisLink:
         *,
         prefix: str = "httpx_resilient:",
         on_error: OnError = "fail_open",
+        backoff: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.prefix = text(prefix, "RedisBackend.prefix")
         if on_error not in ("fail_open", "raise"):
@@ -76,11 +77,11 @@ class RedisLink:
                 "RedisBackend.on_error", f"must be 'fail_open' or 'raise', got {on_error!r}"
             )
         self.on_error: OnError = on_error
-        self.connection = RedisConnection(client_or_url, "RedisBackend")
-        self._errors = 0
+        self.connection = RedisConnection(
+            client_or_url, "RedisBackend", backoff=backoff, clock=clock
+        )
+        self.outage = self.connection.outage
         self._fallbacks = 0
-        self._outages = 0
-        self._down = False
         self._use_caller_time = False  # tests: time scripts by the caller's clock
 
     async def __aenter__(self: _L) -> _L:
@@ -109,49 +110,40 @@ class RedisLink:
     ) -> Any:
         """Run one script; raise ``BackendError`` (cause chained) when Redis fails."""
         self.connection.check_open("RedisBackend")
+        started = self.outage.started()
         try:
             result = await self.connection.run(name, source, keys, args)
         except Exception as exc:
             if is_redis_error(exc):
                 raise BackendError(exc) from exc
             raise
-        if self._down:
-            self._down = False
-            logger.info(
-                "Redis backend %s is reachable again", self.connection, extra={"event": "redis_up"}
-            )
+        self.outage.succeeded(started)
         return result
 
     def failed(self, error: BackendError, what: str) -> None:
-        """Count a failed call; log a WARNING the first time in an outage."""
-        self._errors += 1
-        if not self._down:
-            self._down = True
-            self._outages += 1
-            action = "using local state" if self.fail_open else "raising errors"
-            logger.warning(
-                "Redis backend %s unreachable (%s: %s); %s until it answers",
-                self.connection,
-                type(error.cause).__name__,
-                self.connection.redact(str(error.cause)),
-                action,
-                extra={"event": "redis_down", "what": what},
-            )
+        """Count a failed call: Redis is skipped for a backoff period from now; log it."""
+        cause = error.cause
+        self.outage.failed(cause, self.connection.redact(str(cause)), what)
 
-    def unavailable(self, what: str) -> ResilienceError | None:
-        """The error to raise while Redis is out (``"raise"`` mode); else count a fallback."""
+    def unavailable(self, what: str) -> Refused | None:
+        """The error to raise while Redis is out (``"raise"`` mode); else count a fallback.
+
+        A face-neutral ``Refused``: the face's transport raises it as its own
+        ``ResilienceError``, so one backend serves the httpx and httpx2 faces alike.
+        """
         if self.fail_open:
             self._fallbacks += 1
             return None
-        return ResilienceError(f"{what} backend unavailable")
+        return Refused("ResilienceError", f"{what} backend unavailable")
 
     def statistics(self) -> RedisBackendStatistics:
         """Counts of failed calls, local fallbacks and outages so far."""
+        outage = self.outage
         return RedisBackendStatistics(
-            errors=self._errors,
+            errors=outage.errors,
             fallbacks=self._fallbacks,
-            outages=self._outages,
-            available=not self._down,
+            outages=outage.outages,
+            available=not outage.down,
         )
 
     def __repr__(self) -> str:
@@ -161,32 +153,33 @@ class RedisLink:
 
 
 class Guard:
-    """One adapter's view of an outage: skip Redis for ``RETRY_INTERVAL`` after a failure.
+    """One adapter's use of the shared outage state, with its own error message.
 
-    Times are the caller's clock (the ``now`` the transports pass in).
+    While the backend's connection is in a backoff period, ``skip`` serves locally
+    (or raises in ``"raise"`` mode) without touching Redis. ``now`` arguments are the
+    caller's clock and unused: the outage is timed by the connection's own clock, after
+    the failed call returned (a ``now`` read before it would hide the timeout).
     """
 
-    __slots__ = ("_backend", "_last", "_retry_at", "_what")
+    __slots__ = ("_backend", "_what")
 
     def __init__(self, backend: RedisLink, what: str) -> None:
         self._backend = backend
         self._what = what
-        self._retry_at = float("-inf")
-        self._last: BackendError | None = None
 
     def skip(self, now: float) -> bool:
         """Whether to serve locally without trying Redis (raises in ``"raise"`` mode)."""
-        if now >= self._retry_at:
+        outage = self._backend.outage
+        if not outage.skip():
             return False
         error = self._backend.unavailable(self._what)
         if error is not None:
-            raise error from (self._last.cause if self._last is not None else None)
+            last = outage.last
+            raise error from last
         return True
 
     def failed(self, error: BackendError, now: float) -> None:
-        """Redis failed at ``now``: raise in ``"raise"`` mode, else count the fallback."""
-        self._retry_at = now + RETRY_INTERVAL
-        self._last = error
+        """Redis failed: raise in ``"raise"`` mode, else count the fallback."""
         self._backend.failed(error, self._what)
         raised = self._backend.unavailable(self._what)
         if raised is not None:

@@ -176,7 +176,7 @@ class RedisRateLimitBackend:
         """Buckets as Redis last reported them (refilled to ``now``), then local ones."""
         states: dict[tuple[int, str], BucketState] = {}
         for limit in limits:
-            for (name, key), seen in self._seen.items():
+            for (name, key), seen in list(self._seen.items()):
                 if name != limit.name:
                     continue
                 start = max(seen.at, seen.paused_until)

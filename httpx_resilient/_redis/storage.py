@@ -11,19 +11,30 @@ one Lua script (atomic), and every entry expires ``ttl`` seconds after its last 
 
 An entry is stored as one value: a JSON header (status, header lines, vary, times, URL
 key) and, after a newline, the raw body. An entry that does not decode is skipped.
+
+When Redis fails (refused, or hung until the operation timeout) the storage skips it
+for a backoff period measured from the failure: lookups are misses and writes are
+dropped, at the cost of a local call, logged once per period (``outage.py``). Built on
+a ``RedisBackend`` (``RedisStorage(backend)``) it shares that backend's connection and
+outage state with the rate limiter and the breaker. Invalidations dropped during an
+outage are not replayed: entries are still bounded by their freshness and ``ttl``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .._cache.storage import CacheEntry
-from .._core.errors import ConfigError
-from .client import RedisConnection
+from .._core.clock import Clock
+from .._core.outcomes import ConfigError, Refused
+from .client import RedisConnection, is_redis_error
+from .link import RedisLink
+
+_T = TypeVar("_T")
 
 __all__ = ["RedisStorage"]
 
@@ -89,11 +100,14 @@ class RedisStorage:
     """Cache entries in Redis; shared by every process using the same prefix.
 
     Args:
-        client_or_url: a ``redis://`` (``rediss://``, ``unix://``) URL, or a coredis
-            client.
+        client_or_url: a ``redis://`` (``rediss://``, ``unix://``) URL, a coredis
+            client, or a ``RedisBackend`` (its connection and outage state are shared).
         prefix: prepended to every key (default ``"httpx_resilient:cache:"``).
         ttl: seconds an entry is kept after its last write (default 86,400: one day);
             freshness is still judged by the cache rules.
+        backoff: seconds Redis is skipped after a failure (as ``RedisBackend``; set it
+            on the backend when one is given).
+        clock: the clock that times the backoff (default: the system's).
 
     Raises:
         ConfigError: an argument is invalid (the message names it).
@@ -107,6 +121,8 @@ class RedisStorage:
         *,
         prefix: str = "httpx_resilient:cache:",
         ttl: float = 86_400.0,
+        backoff: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not isinstance(prefix, str) or not prefix:
             raise ConfigError("RedisStorage.prefix", f"must be a non-empty str, got {prefix!r}")
@@ -115,7 +131,16 @@ class RedisStorage:
         self.prefix = prefix
         self.ttl = float(ttl)
         self._ttl_ms = str(max(1, round(self.ttl * 1000)))
-        self.connection = RedisConnection(client_or_url, "RedisStorage")
+        if isinstance(client_or_url, RedisLink):
+            if backoff is not None or clock is not None:
+                raise ConfigError(
+                    "RedisStorage.backoff", "set backoff and clock on the RedisBackend given"
+                )
+            self.connection = client_or_url.connection
+        else:
+            self.connection = RedisConnection(
+                client_or_url, "RedisStorage", backoff=backoff, clock=clock
+            )
         self._secret: bytes | None = None
 
     async def __aenter__(self) -> RedisStorage:
@@ -130,29 +155,50 @@ class RedisStorage:
     ) -> None:
         await self.connection.exit((exc_type, exc_value, traceback))
 
+    async def _guarded(self, call: Callable[[], Awaitable[_T]], default: _T) -> _T:
+        """``call()``, or ``default`` when Redis fails or is in a backoff period."""
+        connection = self.connection
+        connection.check_open("RedisStorage")
+        outage = connection.outage
+        if outage.skip():
+            return default
+        started = outage.started()
+        try:
+            result = await call()
+        except Exception as exc:
+            if not is_redis_error(exc):
+                raise
+            outage.failed(exc, connection.redact(str(exc)), "cache")
+            return default
+        outage.succeeded(started)
+        return result
+
     async def _run(
         self, name: str, source: str, keys: Sequence[str], args: Sequence[str | bytes]
     ) -> Any:
-        self.connection.check_open("RedisStorage")
-        return await self.connection.run(name, source, keys, args)
+        return await self._guarded(lambda: self.connection.run(name, source, keys, args), None)
 
     async def secret(self) -> bytes:
         if self._secret is None:
             found = await self._run(
                 "cache_secret", _SHARED_KEY, [f"{self.prefix}secret"], [os.urandom(32).hex()]
             )
+            if found is None:  # every process must agree on it: no stand-in
+                raise Refused("ResilienceError", "cache storage unavailable (Redis unreachable)")
             self._secret = bytes.fromhex(_text(found))
         return self._secret
 
-    async def get(self, key: str) -> Sequence[CacheEntry]:
-        self.connection.check_open("RedisStorage")
+    async def _hgetall(self, name: str) -> dict[Any, Any]:
         client = self.connection.client
         decoding = getattr(client, "decoding", None)
         if decoding is not None:
             with decoding(False):
-                found = await client.hgetall(f"{self.prefix}e:{key}")
-        else:
-            found = await client.hgetall(f"{self.prefix}e:{key}")
+                return dict(await client.hgetall(name))
+        return dict(await client.hgetall(name))
+
+    async def get(self, key: str) -> Sequence[CacheEntry]:
+        empty: dict[Any, Any] = {}
+        found = await self._guarded(lambda: self._hgetall(f"{self.prefix}e:{key}"), empty)
         entries = []
         for variant, value in found.items():
             entry = _decode(key, _text(variant), value)
@@ -166,8 +212,8 @@ class RedisStorage:
         await self._run("cache_put", _PUT, keys, args)
 
     async def delete(self, key: str, variant: str) -> None:
-        self.connection.check_open("RedisStorage")
-        await self.connection.client.hdel(f"{self.prefix}e:{key}", [variant])
+        client = self.connection.client
+        await self._guarded(lambda: client.hdel(f"{self.prefix}e:{key}", [variant]), None)
 
     async def invalidate(self, url_key: str) -> None:
         await self._run(

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .._core.errors import ConfigError
+from .._core.outcomes import ConfigError
 from .._core.validate import (
     MIB,
     frozen_upper,
@@ -28,6 +28,11 @@ class RetryBudget:
 
     ``min_per_second`` retries per second are always allowed, so a quiet client can
     still retry. Defaults: 20 % over 10 s, at least 10 retries per second.
+
+    Attributes:
+        ratio: retries allowed per request seen in the window (default 0.2).
+        min_per_second: retries per second allowed whatever the ratio (default 10).
+        window: seconds of traffic the ratio is taken over (default 10).
     """
 
     ratio: float = 0.2
@@ -63,8 +68,10 @@ class RetryConfig:
         max_retry_after: a longer ``Retry-After`` means no retry (default 120 s).
         budget: ``RetryBudget`` against retry storms, or ``None`` for no budget.
         timeout_budget: seconds for the whole logical request, or ``None``.
-        max_buffer_bytes: body bytes read inside an attempt so body errors can be
-            retried (default 8 MiB); larger bodies are streamed and not retried.
+        max_buffer_bytes: a body whose declared ``Content-Length`` is at most this is
+            read inside the attempt, so body errors can be retried (default 8 MiB); a
+            larger or undeclared one, or an event stream, is handed on at once and
+            not retried on body errors.
     """
 
     max_retries: int = 3

@@ -28,7 +28,7 @@ import httpx
 import tenacity
 from tenacity.wait import wait_base, wait_exponential
 
-from .._core.errors import ResilienceError
+from .._core.errors import ConfigError, ResilienceError
 from .._core.headers import parse_retry_after
 from .config import RetryConfig
 
@@ -153,10 +153,16 @@ class RetryPolicy:
         ``extensions["retry"] = False`` forbids it; a one-shot body stream (anything but
         an ``httpx.ByteStream``) can't be replayed; otherwise ``retry_methods``, an
         ``Idempotency-Key`` header or ``extensions["retry"] = True`` allow it.
+
+        Raises:
+            ConfigError: the ``retry`` extension is not a bool (``"no"`` or ``0`` would
+                otherwise be read as "retry as configured").
         """
+        opt_in = request.extensions.get("retry")
+        if opt_in is not None and opt_in is not True and opt_in is not False:
+            raise ConfigError("extensions.retry", f"must be True or False, got {opt_in!r}")
         if self.config.max_retries == 0:
             return False
-        opt_in = request.extensions.get("retry")
         if opt_in is False or not isinstance(request.stream, httpx.ByteStream):
             return False
         return (

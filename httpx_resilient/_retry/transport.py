@@ -15,10 +15,10 @@ import anyio
 import httpx
 import tenacity
 
-from .._core.body import read_bounded
+from .._core.body import read_at_once, read_bounded
 from .._core.clock import Clock, wall_time
-from .._core.deadline import deadline_of
-from .._core.errors import ResilienceError, TimeoutBudgetExceeded
+from .._core.deadline import bound_body, budget_spent, deadline_of, loop_deadline
+from .._core.errors import ResilienceError
 from .._core.keys import host_key
 from .._core.layer import Layer
 from .._core.snapshots import RetryStatistics
@@ -31,7 +31,6 @@ __all__ = ["RetryTransport"]
 _log = logging.getLogger("httpx_resilient")
 # Up to this much of a discarded response is kept, to hand back if a retry is refused.
 _KEEP_BYTES = 64 * 1024
-_TIMEOUT_KEYS = ("connect", "read", "write", "pool")
 
 Outcome = httpx.Response | Exception
 
@@ -95,14 +94,12 @@ class RetryTransport(Layer):
         if self._budget is not None:
             self._budget.record_request(clock.now())
         retryable = self._policy.allows(request)
-        if deadline is not None and not self._clamp(request, deadline):
-            raise TimeoutBudgetExceeded(
-                "timeout_budget was spent before the request could be sent", request=request
-            )
+        if deadline is not None and not self._budget_left(deadline):
+            raise budget_spent(request, "before the request could be sent")
         outcome: Outcome
         try:
             response = await self._attempt(
-                request, retryable and not request.extensions.get("stream")
+                request, retryable and not request.extensions.get("stream"), deadline
             )
         except Exception as exc:
             if not (retryable and is_retryable_error(exc)):
@@ -111,9 +108,14 @@ class RetryTransport(Layer):
         else:
             if not (retryable and response.status_code in self._statuses):
                 response.extensions["attempts"] = 1
+                if deadline is not None:
+                    bound_body(response, request, deadline, clock)
                 return response
             outcome = response
-        return await self._retry(request, outcome, deadline)
+        response = await self._retry(request, outcome, deadline)
+        if deadline is not None:
+            bound_body(response, request, deadline, clock)
+        return response
 
     async def _retry(
         self, request: httpx.Request, outcome: Outcome, deadline: float | None
@@ -132,14 +134,13 @@ class RetryTransport(Layer):
                 await self._clock.sleep(delay)
             finally:
                 self._in_backoff -= 1
-            if deadline is not None and not self._clamp(request, deadline):
-                spent = TimeoutBudgetExceeded("timeout_budget ran out in backoff", request=request)
-                return self._give_back(kept, made, spent)
+            if deadline is not None and not self._budget_left(deadline):
+                return self._give_back(kept, made, budget_spent(request, "in backoff"))
             policy.next_attempt(state)
             buffer = not policy.exhausted(state) and not request.extensions.get("stream")
             self._retries += 1
             try:
-                response = await self._attempt(request, buffer)
+                response = await self._attempt(request, buffer, deadline)
             except ResilienceError as refusal:
                 return self._give_back(kept, made, refusal)
             except Exception as exc:
@@ -182,29 +183,41 @@ class RetryTransport(Layer):
         _log_event(logging.DEBUG, request, outcome, made, stopped=stop)
         return None
 
-    def _clamp(self, request: httpx.Request, deadline: float) -> bool:
-        """Cap the attempt's httpx timeouts to the budget left; ``False`` if none is."""
-        left = deadline - self._clock.now()
-        if left <= 0:
-            return False
-        timeout = request.extensions.get("timeout")
-        clamped = dict(timeout) if isinstance(timeout, dict) else {}
-        for key in _TIMEOUT_KEYS:
-            value = clamped.get(key)
-            if not isinstance(value, (int, float)) or value > left:
-                clamped[key] = left
-        request.extensions["timeout"] = clamped
-        return True
+    def _budget_left(self, deadline: float) -> bool:
+        """Whether any of the budget is left to start an attempt.
 
-    async def _attempt(self, request: httpx.Request, buffer: bool) -> httpx.Response:
+        httpx's own timeouts are left as the caller set them: the attempt's cancel
+        scope is the bound, so a spent budget surfaces as ``TimeoutBudgetExceeded``,
+        never as a bare ``ReadTimeout``, and a streamed body that is exempt from the
+        budget is not cut short by a shortened read timeout.
+        """
+        return deadline - self._clock.now() > 0
+
+    async def _attempt(
+        self, request: httpx.Request, buffer: bool, deadline: float | None = None
+    ) -> httpx.Response:
         """Send one attempt; with ``buffer``, read the body inside it, so that a read
-        error is this attempt's error (the response is closed then)."""
+        error is this attempt's error (the response is closed then).
+
+        Only a body that ``read_at_once`` allows is read (a declared length within
+        ``max_buffer_bytes``, never an event stream): a body of unknown length is handed
+        on at once, and is then not retried on body errors. With a ``deadline`` the
+        attempt, its body read included, runs in a cancel scope that ends there.
+
+        Raises:
+            TimeoutBudgetExceeded: the deadline passed during the attempt.
+        """
+        if deadline is not None:
+            with anyio.CancelScope(deadline=loop_deadline(deadline, self._clock)):
+                return await self._attempt(request, buffer)
+            raise budget_spent(request, "before the attempt's response arrived")
         self._attempts += 1
         response = await self._inner.handle_async_request(request)
         if (
             buffer
             and response.status_code not in self._statuses
             and not isinstance(response.stream, httpx.ByteStream)  # in memory already
+            and read_at_once(response, self._buffer_limit, request.method)
         ):
             try:
                 await read_bounded(response, self._buffer_limit)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import httpx
 
 from .._core.clock import Clock
-from .._core.errors import ConfigError
 from .._core.layer import Layer
+from .._core.outcomes import ConfigError
 from .._core.validate import int_at_least, non_negative, number
 
 __all__ = ["FaultBurst", "FaultInjectionTransport", "FaultStatistics"]

@@ -41,7 +41,7 @@ from dataclasses import replace
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from ..._core.errors import ConfigError
+from ..._core.outcomes import ConfigError
 from ..._core.validate import int_at_least, positive
 from .reply import BadRequest, Reply, TokenBucket, json_reply, param
 

@@ -1,0 +1,4 @@
+"""Generated twins of the face modules of httpx_resilient._queue.
+
+See scripts/gen_httpx2.py.
+"""
