@@ -226,7 +226,7 @@ async def test_otel_periodic_reader_collects_from_its_thread(
             release.set()
     finally:
         provider.shutdown()
-    assert len(instruments) == 10
+    assert len(instruments) == 11  # concurrency_limit included
     mid = points(exporter.batches[during + 1])
     assert len(mid) == len(instruments), sorted(mid)  # no callback failed
     assert ({"outcome": "success"}, 10) in mid["httpx_resilient.requests"]
