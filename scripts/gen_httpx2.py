@@ -58,6 +58,7 @@ TESTS_NOT_GENERATED = frozenset(
         "test_demo_html.py",  # the CLI is httpx-only (not generated)
         "test_doc_examples.py",  # runs the docs' blocks, which import each face themselves
         "test_docs_tables.py",
+        "test_readme_quickstart.py",  # the README's quick start is the httpx face's
         "test_grafana_dashboard.py",
     }
 )

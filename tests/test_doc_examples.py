@@ -71,7 +71,7 @@ def extract(path: Path, root: Path = ROOT) -> list[Block]:
 
 
 def documents() -> list[Path]:
-    """README.md and every page of the docs (their hand-written parts included)."""
+    """README.md and every page of the docs."""
     return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
