@@ -22,6 +22,7 @@ import httpx
 from ._core.body import ReplayStream
 from ._core.clock import Clock
 from ._core.errors import ClientClosedError
+from ._core.scopes import cancel_scope
 
 __all__ = ["Flight", "Flights", "TrackedBody", "closed_error"]
 
@@ -65,7 +66,7 @@ class Flights:
             ClientClosedError: ``cancel_all()`` ended it (the close grace ran out).
         """
         flight = self.start()
-        flight.scope = scope = anyio.CancelScope()
+        flight.scope = scope = cancel_scope()
         try:
             with scope:
                 response = await transport.handle_async_request(request)
@@ -183,7 +184,7 @@ class TrackedBody(httpx.AsyncByteStream):
                 raise closed_error(self._request, self._grace)
             raise StopAsyncIteration
         assert self._iterator is not None
-        flight.scope = scope = anyio.CancelScope()
+        flight.scope = scope = cancel_scope()
         try:
             with scope:
                 chunk = await self._iterator.__anext__()

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import anyio
 import httpx
 
 from .body import ReplayStream
 from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .errors import ConfigError, TimeoutBudgetExceeded
+from .scopes import cancel_scope
 
 __all__ = [
     "BODY_BOUND",
@@ -103,7 +103,7 @@ async def call_within(
     Raises:
         TimeoutBudgetExceeded: the deadline passed before ``call`` returned.
     """
-    with anyio.CancelScope(deadline=loop_deadline(deadline, clock)) as scope:
+    with cancel_scope(deadline=loop_deadline(deadline, clock)) as scope:
         response = await call(request)
     if scope.cancelled_caught:
         raise budget_spent(request, "before the response arrived")
@@ -174,6 +174,6 @@ class _BoundedIterator:
         return self
 
     async def __anext__(self) -> bytes:
-        with anyio.CancelScope(deadline=self._deadline):
+        with cancel_scope(deadline=self._deadline):
             return await self._iterator.__anext__()
         raise budget_spent(self._request, "while the body was read")

@@ -39,6 +39,7 @@ from .._core.errors import (
 )
 from .._core.keys import host_key
 from .._core.layer import Layer
+from .._core.scopes import cancel_scope
 from .._core.snapshots import QueueStatistics
 from .config import QueueConfig
 from .releasing import ReleasingStream
@@ -261,7 +262,7 @@ class PriorityQueueTransport(Layer):
         woken; then expire every waiter that is due and hand the duty on."""
         assert waiter.until is not None
         clock = self._clock
-        waiter.handle = scope = anyio.CancelScope()
+        waiter.handle = scope = cancel_scope()
         with scope:
             await clock.sleep(waiter.until - clock.now())
         if waiter.handle is scope:  # slept to the end: nobody woke us

@@ -21,6 +21,7 @@ from .._core.deadline import bound_body, budget_spent, deadline_of, loop_deadlin
 from .._core.errors import ResilienceError
 from .._core.keys import host_key
 from .._core.layer import Layer
+from .._core.scopes import cancel_scope
 from .._core.snapshots import RetryStatistics
 from .budget import RetryBudgetTracker
 from .config import RetryConfig
@@ -208,7 +209,7 @@ class RetryTransport(Layer):
             TimeoutBudgetExceeded: the deadline passed during the attempt.
         """
         if deadline is not None:
-            with anyio.CancelScope(deadline=loop_deadline(deadline, self._clock)):
+            with cancel_scope(deadline=loop_deadline(deadline, self._clock)):
                 return await self._attempt(request, buffer)
             raise budget_spent(request, "before the attempt's response arrived")
         self._attempts += 1

@@ -185,6 +185,8 @@ _VARIABLES: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("QUEUE_MAX_SIZE", "queue", "max_queue_size", _int, _INT),
     ("QUEUE_TIMEOUT", "queue", "queue_timeout", _optional(_float), _OPT_NUM),
     ("QUEUE_AGING_SECONDS", "queue", "aging_seconds", _optional(_float), _OPT_NUM),
+    ("QUEUE_ADAPTIVE", "queue", "adaptive", _bool, _BOOL),
+    ("QUEUE_MIN_CONCURRENCY", "queue", "min_concurrency", _int, f"{_INT} >= 1"),
 )
 # Defaults that differ from the config classes' own (DESIGN.md, "Names and defaults").
 _DEFAULTS: dict[tuple[str, str], Any] = {

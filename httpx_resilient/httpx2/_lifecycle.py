@@ -21,6 +21,7 @@ import anyio
 import httpx2
 
 from httpx_resilient._core.clock import Clock
+from httpx_resilient._core.scopes import cancel_scope
 from httpx_resilient.httpx2._core.body import ReplayStream
 from httpx_resilient.httpx2._core.errors import ClientClosedError
 
@@ -66,7 +67,7 @@ class Flights:
             ClientClosedError: ``cancel_all()`` ended it (the close grace ran out).
         """
         flight = self.start()
-        flight.scope = scope = anyio.CancelScope()
+        flight.scope = scope = cancel_scope()
         try:
             with scope:
                 response = await transport.handle_async_request(request)
@@ -184,7 +185,7 @@ class TrackedBody(httpx2.AsyncByteStream):
                 raise closed_error(self._request, self._grace)
             raise StopAsyncIteration
         assert self._iterator is not None
-        flight.scope = scope = anyio.CancelScope()
+        flight.scope = scope = cancel_scope()
         try:
             with scope:
                 chunk = await self._iterator.__anext__()

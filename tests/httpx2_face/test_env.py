@@ -78,6 +78,8 @@ ALL = {
     "API_QUEUE_MAX_SIZE": "64",
     "API_QUEUE_TIMEOUT": "9.5",
     "API_QUEUE_AGING_SECONDS": "2",
+    "API_QUEUE_ADAPTIVE": "off",
+    "API_QUEUE_MIN_CONCURRENCY": "4",
 }
 
 
@@ -120,7 +122,12 @@ def test_every_variable_is_parsed() -> None:
     )
     assert env.timeout_config == TimeoutConfig(connect=1, read=2, write=3, pool=None, total=40)
     assert env.queue == QueueConfig(
-        max_concurrency=16, max_queue_size=64, queue_timeout=9.5, aging_seconds=2
+        max_concurrency=16,
+        max_queue_size=64,
+        queue_timeout=9.5,
+        aging_seconds=2,
+        adaptive=False,
+        min_concurrency=4,
     )
 
 
@@ -177,6 +184,8 @@ UNPARSABLE = [(name, "garbage!") for name in ALL] + [
     ("API_RETRY_ON_STATUS", "429,abc"),
     ("API_RETRY_JITTER", "some"),
     ("API_RATE_ADAPTIVE", "maybe"),
+    ("API_QUEUE_ADAPTIVE", "maybe"),
+    ("API_QUEUE_MIN_CONCURRENCY", "1.5"),
 ]
 
 
@@ -225,6 +234,7 @@ REJECTED = [
     ("API_QUEUE_MAX_SIZE", "-1"),
     ("API_QUEUE_TIMEOUT", "0"),
     ("API_QUEUE_AGING_SECONDS", "-1"),
+    ("API_QUEUE_MIN_CONCURRENCY", "0"),
 ]
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import anyio
 import httpx2
 
 from httpx_resilient._core.clock import SYSTEM_CLOCK, Clock, SystemClock
+from httpx_resilient._core.scopes import cancel_scope
 from httpx_resilient.httpx2._core.body import ReplayStream
 from httpx_resilient.httpx2._core.errors import ConfigError, TimeoutBudgetExceeded
 
@@ -104,7 +104,7 @@ async def call_within(
     Raises:
         TimeoutBudgetExceeded: the deadline passed before ``call`` returned.
     """
-    with anyio.CancelScope(deadline=loop_deadline(deadline, clock)) as scope:
+    with cancel_scope(deadline=loop_deadline(deadline, clock)) as scope:
         response = await call(request)
     if scope.cancelled_caught:
         raise budget_spent(request, "before the response arrived")
@@ -175,6 +175,6 @@ class _BoundedIterator:
         return self
 
     async def __anext__(self) -> bytes:
-        with anyio.CancelScope(deadline=self._deadline):
+        with cancel_scope(deadline=self._deadline):
             return await self._iterator.__anext__()
         raise budget_spent(self._request, "while the body was read")

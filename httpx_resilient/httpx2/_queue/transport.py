@@ -31,6 +31,7 @@ import httpx2
 
 from httpx_resilient._core.clock import Clock
 from httpx_resilient._core.keys import host_key
+from httpx_resilient._core.scopes import cancel_scope
 from httpx_resilient._core.snapshots import QueueStatistics
 from httpx_resilient._queue.config import QueueConfig
 from httpx_resilient._queue.waitqueue import Lane, WaiterState, WaitQueue
@@ -268,7 +269,7 @@ class PriorityQueueTransport(Layer):
         woken; then expire every waiter that is due and hand the duty on."""
         assert waiter.until is not None
         clock = self._clock
-        waiter.handle = scope = anyio.CancelScope()
+        waiter.handle = scope = cancel_scope()
         with scope:
             await clock.sleep(waiter.until - clock.now())
         if waiter.handle is scope:  # slept to the end: nobody woke us

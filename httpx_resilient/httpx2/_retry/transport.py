@@ -18,6 +18,7 @@ import tenacity
 
 from httpx_resilient._core.clock import Clock, wall_time
 from httpx_resilient._core.keys import host_key
+from httpx_resilient._core.scopes import cancel_scope
 from httpx_resilient._core.snapshots import RetryStatistics
 from httpx_resilient._retry.budget import RetryBudgetTracker
 from httpx_resilient._retry.config import RetryConfig
@@ -214,7 +215,7 @@ class RetryTransport(Layer):
             TimeoutBudgetExceeded: the deadline passed during the attempt.
         """
         if deadline is not None:
-            with anyio.CancelScope(deadline=loop_deadline(deadline, self._clock)):
+            with cancel_scope(deadline=loop_deadline(deadline, self._clock)):
                 return await self._attempt(request, buffer)
             raise budget_spent(request, "before the attempt's response arrived")
         self._attempts += 1
