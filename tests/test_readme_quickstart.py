@@ -8,6 +8,7 @@ block the README shows after it line by line, ``...`` standing for the varying f
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -28,13 +29,22 @@ NOT_INSTALLED = (
     "mkdocs",
     "httpx2",
 )
+
+
+def _anyio_requires_sniffio() -> bool:
+    requires = importlib.metadata.requires("anyio") or []
+    return any(r.startswith("sniffio") and "extra ==" not in r for r in requires)
+
+
+if not _anyio_requires_sniffio():  # trio installs it; recent anyio releases do not
+    NOT_INSTALLED = (*NOT_INSTALLED, "sniffio")
 # Runs before the quick start: refuses to import any of NOT_INSTALLED.
 GUARD = """
 import sys
 class _NotInstalled:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {names!r}:
-            raise ImportError(f"{{name}} is not installed by pip install httpx-resilient")
+            raise ModuleNotFoundError(f"{{name}} is not installed by pip install httpx-resilient")
         return None
 sys.meta_path.insert(0, _NotInstalled())
 """

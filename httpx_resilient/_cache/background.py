@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import sniffio
+
+from .._core.scopes import running_library
 
 __all__ = ["Background"]
 
@@ -49,9 +50,8 @@ class Background:
         """Start ``job()`` detached; False (and nothing started) if full or no loop runs."""
         if self.running >= self._limit:
             return False
-        try:
-            library = sniffio.current_async_library()
-        except sniffio.AsyncLibraryNotFoundError:
+        library = running_library()
+        if library is None:
             return False
         if library == "asyncio":
             task = asyncio.get_running_loop().create_task(self._run_asyncio(job))
@@ -75,10 +75,7 @@ class Background:
             scope.cancel()
         if not self.running:
             return
-        try:
-            library = sniffio.current_async_library()
-        except sniffio.AsyncLibraryNotFoundError:  # pragma: no cover - always in a loop
-            return
+        library = running_library()
         if library == "asyncio":
             loop = asyncio.get_running_loop()
             mine = [task for task in self._asyncio if task.get_loop() is loop]

@@ -17,7 +17,7 @@ from asyncio import _get_running_loop
 
 import anyio
 
-__all__ = ["cancel_scope"]
+__all__ = ["cancel_scope", "running_library"]
 
 _asyncio_class: type[anyio.CancelScope] | None = None
 _trio_class: type[anyio.CancelScope] | None = None
@@ -51,3 +51,13 @@ def _is_trio() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def running_library() -> str | None:
+    """``"asyncio"`` or ``"trio"``: the async library running in this thread, if any.
+
+    Without sniffio, which recent anyio releases no longer install.
+    """
+    if _get_running_loop() is not None:
+        return "asyncio"
+    return "trio" if _is_trio() else None

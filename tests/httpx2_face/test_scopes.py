@@ -8,7 +8,7 @@ import math
 import anyio
 import pytest
 
-from httpx_resilient._core.scopes import cancel_scope
+from httpx_resilient._core.scopes import cancel_scope, running_library
 
 pytestmark = pytest.mark.anyio
 
@@ -34,3 +34,11 @@ async def test_deadline_and_shield() -> None:
         assert not inner.cancelled_caught
         assert inner.shield
         assert inner.deadline == math.inf
+
+
+async def test_running_library_names_the_backend(anyio_backend: str) -> None:
+    assert running_library() == anyio_backend
+
+
+def test_no_library_outside_a_loop() -> None:
+    assert running_library() is None
