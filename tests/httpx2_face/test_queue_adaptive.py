@@ -63,10 +63,13 @@ def test_queue_timeout_error_is_a_pool_timeout() -> None:
 async def test_each_host_learns_its_own_limit_from_latency_below_the_queue() -> None:
     clock = FakeClock(autojump=True)
     in_flight = {"fast": 0, "slow": 0}
+    slow_seen: list[int] = []  # the slow server's concurrency at each arrival
 
     async def server(request: httpx2.Request) -> httpx2.Response:
         host = request.url.host
         in_flight[host] += 1
+        if host == "slow":
+            slow_seen.append(in_flight[host])
         try:
             # "fast": 10 ms whatever the load; "slow": fixed capacity of 4 at 10 ms each
             delay = 0.01 if host == "fast" else 0.01 * max(1.0, in_flight[host] / 4)
@@ -89,8 +92,10 @@ async def test_each_host_learns_its_own_limit_from_latency_below_the_queue() -> 
             for _ in range(20):
                 tg.start_soon(worker, host, 25)
     stats = queue.statistics()
-    # latency grew with load: never raised past its start (10), held near capacity (4);
-    # trio's randomised scheduling ends the run at 5-10 (6 in most runs), asyncio at 6
+    # latency grew with load: the slow server saw about 6.6 requests at once on average
+    # (capacity 4) of the 20 offered; its final limit is 6 in most runs (trio's
+    # randomised scheduling ends some at 5 to 10: a snapshot, hence the looser bound)
+    assert sum(slow_seen) / len(slow_seen) <= 8
     assert stats.limits["slow"] <= 10
     assert stats.limits["fast"] >= 20  # latency flat: raised to the offered load
     assert stats.limits["slow"] * 2 < stats.limits["fast"]
